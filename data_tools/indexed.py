@@ -66,9 +66,13 @@ def idx_path(prefix: str) -> str:
 class IndexedDatasetWriter:
     """Append sequences, close documents, then ``finalize``; files appear only when finalized.
 
-    The data goes to ``PREFIX.bin.tmp`` as it comes and the index is written at the end, then both
-    are renamed into place, so an interrupted build leaves no file that looks complete.
+    The data goes to ``PREFIX.bin.tmp`` as it comes; the sequence lengths and the document index
+    are spilled to two side files (``PREFIX.lengths.tmp``, ``PREFIX.docs.tmp``) so that memory does
+    not grow with the corpus. ``finalize`` streams the index together, then renames both files into
+    place, so an interrupted build leaves no file that looks complete.
     """
+
+    _FLUSH = 1 << 16  # buffered index entries before they are spilled to the side files
 
     def __init__(self, prefix: str, dtype: Union[np.dtype, type, str]):
         self.prefix = prefix
@@ -76,27 +80,94 @@ class IndexedDatasetWriter:
         if self.dtype not in DTYPE_CODES:
             raise ValueError(f"{prefix}: dtype {self.dtype} has no Megatron code")
         self._bin = open(bin_path(prefix) + ".tmp", "wb")
-        self._lengths: list[int] = []
-        self._doc_index: list[int] = [0]
+        self._len_file = open(prefix + ".lengths.tmp", "wb")
+        self._doc_file = open(prefix + ".docs.tmp", "wb")
+        self._len_buffer: list[np.ndarray] = []
+        self._doc_buffer: list[np.ndarray] = []
+        self._buffered = 0
+        self._num_sequences = 0
+        self._num_documents = 0
+        self._last_doc_start = 0  # sequence number where the open document starts
         self._finalized = False
+
+    def _check_range(self, array: np.ndarray) -> np.ndarray:
+        if array.dtype != self.dtype:
+            if array.size and self.dtype.kind in "iu":
+                info = np.iinfo(self.dtype)
+                low, high = array.min(), array.max()
+                if low < info.min:
+                    raise ValueError(f"{self.prefix}: value {low} does not fit {self.dtype}")
+                if high > info.max:
+                    raise ValueError(f"{self.prefix}: value {high} does not fit {self.dtype}")
+            array = array.astype(self.dtype)
+        return array
+
+    def _push_lengths(self, lengths: np.ndarray) -> None:
+        self._len_buffer.append(lengths.astype("<i4", copy=False))
+        self._num_sequences += len(lengths)
+        self._buffered += len(lengths)
+        if self._buffered >= self._FLUSH:
+            self._flush()
+
+    def _push_doc_ends(self, ends: np.ndarray) -> None:
+        self._doc_buffer.append(ends.astype("<i8", copy=False))
+        self._num_documents += len(ends)
+        self._buffered += len(ends)
+        if self._buffered >= self._FLUSH:
+            self._flush()
+
+    def _flush(self) -> None:
+        for buffer, f in ((self._len_buffer, self._len_file), (self._doc_buffer, self._doc_file)):
+            for block in buffer:
+                f.write(block.tobytes())
+            buffer.clear()
+        self._buffered = 0
 
     def add_sequence(self, values: Union[np.ndarray, Iterable[int]]) -> None:
         array = np.asarray(values)
         if array.ndim != 1:
             raise ValueError(f"{self.prefix}: a sequence must be 1-D, got shape {array.shape}")
-        if array.dtype != self.dtype:
-            if array.size and (array.min() < np.iinfo(self.dtype).min if self.dtype.kind in "iu" else False):
-                raise ValueError(f"{self.prefix}: value {array.min()} does not fit {self.dtype}")
-            if array.size and (array.max() > np.iinfo(self.dtype).max if self.dtype.kind in "iu" else False):
-                raise ValueError(f"{self.prefix}: value {array.max()} does not fit {self.dtype}")
-            array = array.astype(self.dtype)
+        array = self._check_range(array)
         self._bin.write(array.astype(self.dtype.newbyteorder("<"), copy=False).tobytes(order="C"))
-        self._lengths.append(int(array.size))
+        self._push_lengths(np.asarray([array.size], dtype=np.int32))
+
+    def add_sequences(
+        self, values: np.ndarray, lengths: np.ndarray, document_sizes: Optional[np.ndarray] = None
+    ) -> None:
+        """Many sequences at once: ``values`` concatenated, ``lengths`` per sequence.
+
+        With ``document_sizes`` (sequences per document, each > 0, summing to ``len(lengths)``)
+        every listed document is closed, as ``add_document`` would; the files are byte-identical
+        to adding the sequences one by one.
+        """
+        values = np.asarray(values)
+        lengths = np.asarray(lengths, dtype=np.int64)
+        if values.ndim != 1 or lengths.ndim != 1:
+            raise ValueError(f"{self.prefix}: values and lengths must be 1-D")
+        if int(lengths.sum()) != values.size or (lengths < 0).any():
+            raise ValueError(
+                f"{self.prefix}: lengths sum to {int(lengths.sum())}, {values.size} values given"
+            )
+        values = self._check_range(values)
+        self._bin.write(values.astype(self.dtype.newbyteorder("<"), copy=False).tobytes(order="C"))
+        start = self._num_sequences
+        self._push_lengths(lengths.astype(np.int32))
+        if document_sizes is not None:
+            sizes = np.asarray(document_sizes, dtype=np.int64)
+            if (sizes <= 0).any() or int(sizes.sum()) != len(lengths):
+                raise ValueError(f"{self.prefix}: document sizes must be > 0 and sum to {len(lengths)}")
+            if self._last_doc_start != start:  # close a document left open by add_sequence
+                self.end_document()
+            ends = start + np.cumsum(sizes)
+            if len(ends):
+                self._push_doc_ends(ends)
+                self._last_doc_start = int(ends[-1])
 
     def end_document(self) -> None:
         """Close the current document (a no-op when it holds no sequence)."""
-        if self._doc_index[-1] != len(self._lengths):
-            self._doc_index.append(len(self._lengths))
+        if self._last_doc_start != self._num_sequences:
+            self._push_doc_ends(np.asarray([self._num_sequences], dtype=np.int64))
+            self._last_doc_start = self._num_sequences
 
     def add_document(self, sequences: Iterable) -> None:
         for sequence in sequences:
@@ -105,37 +176,57 @@ class IndexedDatasetWriter:
 
     @property
     def num_sequences(self) -> int:
-        return len(self._lengths)
+        return self._num_sequences
 
     @property
     def num_documents(self) -> int:
-        return len(self._doc_index) - 1
+        return self._num_documents
 
     def finalize(self) -> None:
         if self._finalized:
             return
         self.end_document()
+        self._flush()
         self._bin.close()
-        lengths = np.asarray(self._lengths, dtype=np.int32)
-        pointers = np.zeros(len(lengths), dtype=np.int64)
-        if len(lengths) > 1:
-            np.cumsum(lengths[:-1].astype(np.int64) * self.dtype.itemsize, out=pointers[1:])
-        doc_index = np.asarray(self._doc_index, dtype=np.int64)
+        self._len_file.close()
+        self._doc_file.close()
+        count, doc_count = self._num_sequences, self._num_documents + 1
+        block = 1 << 20
         tmp_idx = idx_path(self.prefix) + ".tmp"
         with open(tmp_idx, "wb") as f:
-            f.write(HEADER.pack(MAGIC, VERSION, DTYPE_CODES[self.dtype], len(lengths), len(doc_index)))
-            f.write(lengths.astype("<i4").tobytes())
-            f.write(pointers.astype("<i8").tobytes())
-            f.write(doc_index.astype("<i8").tobytes())
+            f.write(HEADER.pack(MAGIC, VERSION, DTYPE_CODES[self.dtype], count, doc_count))
+            with open(self.prefix + ".lengths.tmp", "rb") as lengths_file:
+                while chunk := lengths_file.read(block * 4):
+                    f.write(chunk)
+            # Byte pointers: the running sum of the previous lengths, streamed block by block.
+            offset = 0
+            with open(self.prefix + ".lengths.tmp", "rb") as lengths_file:
+                while chunk := lengths_file.read(block * 4):
+                    sizes = np.frombuffer(chunk, dtype="<i4").astype(np.int64) * self.dtype.itemsize
+                    ends = np.cumsum(sizes) + offset
+                    f.write((ends - sizes).astype("<i8").tobytes())
+                    offset = int(ends[-1])
+            f.write(np.zeros(1, dtype="<i8").tobytes())
+            with open(self.prefix + ".docs.tmp", "rb") as docs_file:
+                while chunk := docs_file.read(block * 8):
+                    f.write(chunk)
         os.replace(bin_path(self.prefix) + ".tmp", bin_path(self.prefix))
         os.replace(tmp_idx, idx_path(self.prefix))
+        for side in (".lengths.tmp", ".docs.tmp"):
+            os.remove(self.prefix + side)
         self._finalized = True
 
     def abort(self) -> None:
         """Drop the partial files (used when the build fails)."""
-        if not self._bin.closed:
-            self._bin.close()
-        for path in (bin_path(self.prefix) + ".tmp", idx_path(self.prefix) + ".tmp"):
+        for f in (self._bin, self._len_file, self._doc_file):
+            if not f.closed:
+                f.close()
+        for path in (
+            bin_path(self.prefix) + ".tmp",
+            idx_path(self.prefix) + ".tmp",
+            self.prefix + ".lengths.tmp",
+            self.prefix + ".docs.tmp",
+        ):
             if os.path.exists(path):
                 os.remove(path)
 
@@ -219,7 +310,9 @@ class IndexedDataset:
         if length is None:
             length = total - offset
         if offset < 0 or length < 0 or offset + length > total:
-            raise IndexError(f"{self.prefix}: [{offset}, {offset + length}) outside sequence {index} of length {total}")
+            raise IndexError(
+                f"{self.prefix}: [{offset}, {offset + length}) outside sequence {index} of length {total}"
+            )
         return np.frombuffer(
             self._data,
             dtype=self.dtype.newbyteorder("<"),
@@ -247,4 +340,6 @@ class IndexedDataset:
             raise IndexedDatasetError(f"{path}: sequence pointers do not follow the lengths")
         doc = self.document_index
         if len(doc) == 0 or doc[0] != 0 or doc[-1] != len(self) or (np.diff(doc) < 0).any():
-            raise IndexedDatasetError(f"{path}: document index is not an increasing list from 0 to {len(self)}")
+            raise IndexedDatasetError(
+                f"{path}: document index is not an increasing list from 0 to {len(self)}"
+            )

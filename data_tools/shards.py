@@ -90,11 +90,17 @@ class TaskShardWriter:
         self.field_names: tuple[str, ...] = layout["fields"]
         self.pairs: bool = layout["pairs"]
         self.ids = IndexedDatasetWriter(os.path.join(self.folder, "ids"), token_dtype)
-        self.fields = {name: IndexedDatasetWriter(os.path.join(self.folder, name), np.uint8) for name in self.field_names}
-        self.labels: list[int] = []
+        self.fields = {
+            name: IndexedDatasetWriter(os.path.join(self.folder, name), np.uint8) for name in self.field_names
+        }
+        # Pair labels are spilled to a side file as they come (memory must not grow with the corpus).
+        self._labels_file = open(os.path.join(self.folder, "labels.tmp"), "wb") if self.pairs else None
+        self.num_labels = 0
         self.num_tokens = 0
 
-    def add_document(self, sentences: Sequence[Sequence[int]], fields: Optional[dict[str, Sequence]] = None) -> None:
+    def add_document(
+        self, sentences: Sequence[Sequence[int]], fields: Optional[dict[str, Sequence]] = None
+    ) -> None:
         """One document: its sentences' ids, and for each field one array per sentence."""
         fields = fields or {}
         if set(fields) != set(self.field_names):
@@ -105,7 +111,9 @@ class TaskShardWriter:
             for name in self.field_names:
                 values = fields[name][k]
                 if len(values) != len(sentence):
-                    raise ValueError(f"{self.task}: field {name} has {len(values)} values for {len(sentence)} tokens")
+                    raise ValueError(
+                        f"{self.task}: field {name} has {len(values)} values for {len(sentence)} tokens"
+                    )
                 self.fields[name].add_sequence(np.asarray(values, dtype=np.uint8))
         self.ids.end_document()
         for writer in self.fields.values():
@@ -115,7 +123,46 @@ class TaskShardWriter:
         if not self.pairs:
             raise ValueError(f"{self.task} is not a pair task")
         self.add_document([first, second])
-        self.labels.append(int(label))
+        self._labels_file.write(np.asarray([label], dtype="<i8").tobytes())
+        self.num_labels += 1
+
+    def add_documents(
+        self,
+        ids: np.ndarray,
+        lengths: np.ndarray,
+        document_sizes: np.ndarray,
+        fields: Optional[dict[str, np.ndarray]] = None,
+    ) -> None:
+        """Many documents at once, byte-identical to ``add_document`` for each of them.
+
+        ``ids`` and each field are the concatenated sentences, ``lengths`` the sentence lengths,
+        ``document_sizes`` the number of sentences of each document (each > 0).
+        """
+        fields = fields or {}
+        if set(fields) != set(self.field_names):
+            raise ValueError(f"{self.task}: fields {sorted(fields)} given, {list(self.field_names)} expected")
+        ids = np.asarray(ids)
+        for name in self.field_names:
+            if len(fields[name]) != len(ids):
+                raise ValueError(
+                    f"{self.task}: field {name} has {len(fields[name])} values for {len(ids)} tokens"
+                )
+        self.ids.add_sequences(ids, lengths, document_sizes)
+        self.num_tokens += len(ids)
+        for name in self.field_names:
+            self.fields[name].add_sequences(np.asarray(fields[name], dtype=np.uint8), lengths, document_sizes)
+
+    def add_pairs(self, ids: np.ndarray, lengths: np.ndarray, labels: np.ndarray) -> None:
+        """Many pairs at once: ``lengths`` holds two entries per pair (first, second)."""
+        if not self.pairs:
+            raise ValueError(f"{self.task} is not a pair task")
+        labels = np.asarray(labels, dtype="<i8")
+        if len(lengths) != 2 * len(labels):
+            raise ValueError(f"{self.task}: {len(lengths)} sequences for {len(labels)} pairs")
+        self.ids.add_sequences(ids, lengths, np.full(len(labels), 2, dtype=np.int64))
+        self.num_tokens += len(ids)
+        self._labels_file.write(labels.tobytes())
+        self.num_labels += len(labels)
 
     def finalize(self) -> dict[str, Any]:
         """Close the files; returns the task's counts for the manifest."""
@@ -123,9 +170,7 @@ class TaskShardWriter:
         for writer in self.fields.values():
             writer.finalize()
         if self.pairs:
-            path = os.path.join(self.folder, "labels.npy")
-            np.save(path + ".tmp.npy", np.asarray(self.labels, dtype=np.int64))
-            os.replace(path + ".tmp.npy", path)
+            self._write_labels()
         return {
             "documents": self.ids.num_documents,
             "sequences": self.ids.num_sequences,
@@ -133,10 +178,36 @@ class TaskShardWriter:
             "fields": list(self.field_names),
         }
 
+    def _write_labels(self) -> None:
+        """``labels.npy`` streamed from the side file; the bytes equal ``np.save`` of the labels."""
+        self._labels_file.close()
+        path = os.path.join(self.folder, "labels.npy")
+        side = os.path.join(self.folder, "labels.tmp")
+        header = {"descr": "<i8", "fortran_order": False, "shape": (self.num_labels,)}
+        with open(path + ".tmp", "wb") as out, open(side, "rb") as src:
+            _write_npy_header(out, header)
+            while block := src.read(1 << 22):
+                out.write(block)
+        os.replace(path + ".tmp", path)
+        os.remove(side)
+
     def abort(self) -> None:
         self.ids.abort()
         for writer in self.fields.values():
             writer.abort()
+        if self._labels_file is not None:
+            self._labels_file.close()
+            for name in ("labels.tmp", "labels.npy.tmp"):
+                path = os.path.join(self.folder, name)
+                if os.path.exists(path):
+                    os.remove(path)
+
+
+def _write_npy_header(f, header: dict[str, Any]) -> None:
+    """The header ``np.save`` writes for a 1-D int64 array (format 1.0), so ``labels.npy`` is identical."""
+    from numpy.lib import format as npy_format
+
+    npy_format.write_array_header_1_0(f, header)
 
 
 def task_files(task: str) -> list[str]:
@@ -179,7 +250,9 @@ def read_manifest(root: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ShardError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        raise ShardError(f"{path}: key 'format_version' is {manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
+        raise ShardError(
+            f"{path}: key 'format_version' is {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
+        )
     for key in ("tasks", "files", "vocab", "language"):
         if key not in manifest:
             raise ShardError(f"{path}: key '{key}' missing")
@@ -221,17 +294,23 @@ class TaskShards:
         folder = os.path.join(root, task)
         try:
             self.ids = IndexedDataset(os.path.join(folder, "ids"))
-            self.fields = {name: IndexedDataset(os.path.join(folder, name)) for name in TASK_LAYOUT[task]["fields"]}
+            self.fields = {
+                name: IndexedDataset(os.path.join(folder, name)) for name in TASK_LAYOUT[task]["fields"]
+            }
         except IndexedDatasetError as exc:
             raise ShardError(str(exc)) from None
         for name, field in self.fields.items():
-            if len(field) != len(self.ids) or not np.array_equal(field.sequence_lengths, self.ids.sequence_lengths):
+            if len(field) != len(self.ids) or not np.array_equal(
+                field.sequence_lengths, self.ids.sequence_lengths
+            ):
                 raise ShardError(f"{os.path.join(folder, name)}.idx: lengths differ from ids.idx")
         self.labels: Optional[np.ndarray] = None
         if TASK_LAYOUT[task]["pairs"]:
             self.labels = np.load(os.path.join(folder, "labels.npy"), mmap_mode="r")
             if len(self.labels) != self.ids.num_documents:
-                raise ShardError(f"{os.path.join(folder, 'labels.npy')}: {len(self.labels)} labels for {self.ids.num_documents} pairs")
+                raise ShardError(
+                    f"{os.path.join(folder, 'labels.npy')}: {len(self.labels)} labels for {self.ids.num_documents} pairs"
+                )
         self.classes: Optional[list[str]] = self.info.get("classes")
 
     @property

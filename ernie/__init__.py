@@ -7,6 +7,10 @@ deep-learning framework); the model classes load paddle on first use.
 from __future__ import annotations
 
 import importlib
+import warnings
+
+# Paddle warns about ccache on import (only relevant when compiling custom ops); keep CLI output clean.
+warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
 
 __version__ = "0.1.0"
 

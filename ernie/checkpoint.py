@@ -36,7 +36,10 @@ ENCODER_ROOTS = ("embeddings", "encoder", "pooler")
 BASE_PREFIX = "ernie."
 
 # PaddleNLP saves the tied MLM decoder twice more under these names.
-_TIED_ALIASES = {"cls.predictions.decoder.weight": None, "cls.predictions.decoder.bias": "cls.predictions.decoder_bias"}
+_TIED_ALIASES = {
+    "cls.predictions.decoder.weight": None,
+    "cls.predictions.decoder.bias": "cls.predictions.decoder_bias",
+}
 
 
 class CheckpointError(ValueError):
@@ -99,8 +102,12 @@ def resolve_weights_file(path: str) -> str:
         if os.path.isfile(os.path.join(candidate, "word_embedding")):
             return candidate  # official static params directory
     if os.path.isfile(os.path.join(path, WEIGHTS_NAME + ".index.json")):
-        raise CheckpointError(f"{path}: sharded checkpoints (model_state.pdparams.index.json) are not supported")
-    raise CheckpointError(f"{path}: no {WEIGHTS_NAME}, {OFFICIAL_DYGRAPH_WEIGHTS_NAME} or official params/ directory")
+        raise CheckpointError(
+            f"{path}: sharded checkpoints (model_state.pdparams.index.json) are not supported"
+        )
+    raise CheckpointError(
+        f"{path}: no {WEIGHTS_NAME}, {OFFICIAL_DYGRAPH_WEIGHTS_NAME} or official params/ directory"
+    )
 
 
 def read_state_dict(path: str) -> tuple[dict[str, np.ndarray], str, Optional[str]]:
@@ -114,7 +121,9 @@ def read_state_dict(path: str) -> tuple[dict[str, np.ndarray], str, Optional[str
         try:
             raw = paddle.load(weights, return_numpy=True)
         except Exception as exc:  # paddle raises many types for a truncated or foreign file
-            raise CheckpointError(f"{weights}: cannot read the weights ({type(exc).__name__}: {exc})") from None
+            raise CheckpointError(
+                f"{weights}: cannot read the weights ({type(exc).__name__}: {exc})"
+            ) from None
         if not isinstance(raw, dict):
             raise CheckpointError(f"{weights}: expected a dict of tensors, got {type(raw).__name__}")
     raw = {k: np.asarray(v) for k, v in raw.items() if not isinstance(v, (dict, str, int, float))}
@@ -137,7 +146,9 @@ def save_weights(model, directory: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- loading
-def adapt_state_dict(model, state: dict[str, np.ndarray], source: str = "checkpoint") -> tuple[dict, LoadReport]:
+def adapt_state_dict(
+    model, state: dict[str, np.ndarray], source: str = "checkpoint"
+) -> tuple[dict, LoadReport]:
     """Rename ``state`` to the model's keys and sort every key into loaded / new / dropped / error."""
     model_state = model.state_dict()
     head_model = hasattr(model, "ernie")
@@ -157,7 +168,7 @@ def adapt_state_dict(model, state: dict[str, np.ndarray], source: str = "checkpo
         stripped = {}
         for k, v in state.items():
             if k.startswith(BASE_PREFIX):
-                stripped[k[len(BASE_PREFIX):]] = v
+                stripped[k[len(BASE_PREFIX) :]] = v
             else:
                 report.dropped_keys.append(k)
         state = stripped
@@ -294,8 +305,13 @@ def convert_official_state_dict(state: dict) -> tuple[dict, list[str]]:
     """
     style = official_naming_style(state)
     if style is None:
-        raise CheckpointError("the keys are not official ERNIE names (word_embedding / word_emb.weight not found)")
-    rules = [(re.compile(p + r"\Z"), r) for p, r in (_STATIC_RULES if style == "official static" else _DYGRAPH_RULES)]
+        raise CheckpointError(
+            "the keys are not official ERNIE names (word_embedding / word_emb.weight not found)"
+        )
+    rules = [
+        (re.compile(p + r"\Z"), r)
+        for p, r in (_STATIC_RULES if style == "official static" else _DYGRAPH_RULES)
+    ]
     converted: dict = {}
     skipped: list[str] = []
     unknown: list[str] = []
@@ -318,7 +334,17 @@ def convert_official_state_dict(state: dict) -> tuple[dict, list[str]]:
 # Paddle's dense-tensor file (what fluid.io.save_persistables wrote, one file per variable):
 #   uint32 version (0) | uint64 lod_level | per level: uint64 nbytes + size_t offsets
 #   uint32 tensor version (0) | int32 desc_size | TensorDesc protobuf (1: data_type, 2: dims) | raw data
-_FLUID_DTYPES = {0: "bool", 1: "int16", 2: "int32", 3: "int64", 4: "float16", 5: "float32", 6: "float64", 20: "uint8", 21: "int8"}
+_FLUID_DTYPES = {
+    0: "bool",
+    1: "int16",
+    2: "int32",
+    3: "int64",
+    4: "float16",
+    5: "float32",
+    6: "float64",
+    20: "uint8",
+    21: "int8",
+}
 
 
 def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -380,3 +406,134 @@ def read_official_params_dir(directory: str) -> dict[str, np.ndarray]:
         if os.path.isfile(path) and not name.startswith("."):
             state[name] = read_fluid_tensor(path)
     return state
+
+
+# ---------------------------------------------------------------------------------------------- converter
+def convert_official_checkpoint(
+    source: str,
+    output: str,
+    config_path: Optional[str] = None,
+    vocab_file: Optional[str] = None,
+    use_task_id: str = "auto",
+    do_lower_case: bool = True,
+) -> dict:
+    """Write an official ERNIE checkpoint (static ``params/`` dir or dygraph ``saved_weights.pdparams``)
+    as a checkpoint directory in our (PaddleNLP) layout. Returns a summary dict.
+
+    ``use_task_id``: ``auto`` follows the config (the released configs have no ``use_task_id``, so the
+    official fine-tuning ran without the task embedding, and it is dropped), ``yes`` keeps the task
+    embedding and turns it on, ``no`` drops it.
+    """
+    import shutil
+    import tempfile
+
+    import paddle
+
+    from .config import ErnieConfig
+    from .tokenizer import ErnieTokenizer
+
+    weights = resolve_weights_file(source)
+    if os.path.isdir(weights):
+        raw = read_official_params_dir(weights)
+    else:
+        try:
+            raw = paddle.load(weights, return_numpy=True)
+        except Exception as exc:
+            raise CheckpointError(
+                f"{weights}: cannot read the weights ({type(exc).__name__}: {exc})"
+            ) from None
+    style = official_naming_style(raw)
+    if style is None:
+        raise CheckpointError(
+            f"{weights}: no official ERNIE parameter names (word_embedding / word_emb.weight)"
+        )
+    try:
+        state, skipped = convert_official_state_dict(raw)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{weights}: {exc}") from None
+
+    if config_path is None:
+        search = [source if os.path.isdir(source) else os.path.dirname(source)]
+        search.append(os.path.dirname(os.path.abspath(search[0])))
+        for folder in search:
+            candidate = os.path.join(folder, "ernie_config.json")
+            if os.path.isfile(candidate):
+                config_path = candidate
+                break
+        else:
+            raise CheckpointError(f"{source}: no ernie_config.json beside the weights; pass --config")
+    config = ErnieConfig.from_json_file(config_path)
+
+    has_task = "embeddings.task_type_embeddings.weight" in state
+    if use_task_id not in ("auto", "yes", "no"):
+        raise CheckpointError(f"use_task_id must be auto, yes or no, got {use_task_id!r}")
+    keep_task = has_task and (use_task_id == "yes" or (use_task_id == "auto" and config.use_task_id))
+    if use_task_id == "yes" and not has_task:
+        raise CheckpointError(f"{weights}: use_task_id=yes but the checkpoint has no task_embedding")
+    if keep_task:
+        rows = state["embeddings.task_type_embeddings.weight"].shape[0]
+        config = config.replace(use_task_id=True, task_type_vocab_size=rows)
+    elif has_task:
+        state.pop("embeddings.task_type_embeddings.weight")
+        skipped.append("task_embedding (use_task_id is off)")
+        config = config.replace(use_task_id=False)
+
+    head_keys = [k for k in state if not _is_encoder_key(k)]
+    saved = {(BASE_PREFIX + k if head_keys and _is_encoder_key(k) else k): v for k, v in state.items()}
+    architecture = "ErnieModel"
+    if any(k.startswith("cls.predictions.") for k in head_keys):
+        architecture = "ErnieForPretraining"
+    elif "classifier.weight" in state:
+        classes = state["classifier.weight"].shape[1]
+        if any(k.startswith("cls_mrc") for k in raw):
+            architecture = "ErnieForQuestionAnswering"
+        else:
+            config = config.replace(num_labels=classes)
+            # The static sequence-labelling head has its own name; the others read as sentence classifiers.
+            tagging = any(k.startswith("cls_seq_label_out") for k in raw)
+            architecture = "ErnieForTokenClassification" if tagging else "ErnieForSequenceClassification"
+
+    # Shapes must agree with the config before anything is written.
+    expected = {
+        "embeddings.word_embeddings.weight": [config.vocab_size, config.hidden_size],
+        "embeddings.position_embeddings.weight": [config.max_position_embeddings, config.hidden_size],
+        "embeddings.token_type_embeddings.weight": [config.type_vocab_size, config.hidden_size],
+        "encoder.layers.0.linear1.weight": [config.hidden_size, config.intermediate_size],
+    }
+    for key, shape in expected.items():
+        if key in state and list(state[key].shape) != shape:
+            raise CheckpointError(
+                f"{config_path}: config gives {key} the shape {shape}, the weights have {list(state[key].shape)}"
+            )
+    layers = {int(k.split(".")[2]) for k in state if k.startswith("encoder.layers.")}
+    if layers != set(range(config.num_hidden_layers)):
+        raise CheckpointError(
+            f"{config_path}: key 'num_hidden_layers' is {config.num_hidden_layers}, the weights have {len(layers)} layers"
+        )
+
+    parent = os.path.dirname(os.path.abspath(output)) or "."
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".convert-", dir=parent)
+    try:
+        config.replace(architectures=[architecture]).save(os.path.join(tmp, "config.json"))
+        paddle.save({k: paddle.to_tensor(v) for k, v in saved.items()}, os.path.join(tmp, WEIGHTS_NAME))
+        if vocab_file:
+            tokenizer = ErnieTokenizer(
+                vocab_file, do_lower_case=do_lower_case, model_max_length=config.max_position_embeddings
+            )
+            tokenizer.save_pretrained(tmp)
+        if os.path.exists(output):
+            raise CheckpointError(f"{output}: exists; choose a new output directory")
+        os.replace(tmp, output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {
+        "source": weights,
+        "style": style,
+        "output": output,
+        "architecture": architecture,
+        "tensors": len(saved),
+        "skipped": skipped,
+        "use_task_id": config.use_task_id,
+    }

@@ -98,12 +98,18 @@ class ErnieConfig:
         if self.classifier_dropout is not None and not 0.0 <= self.classifier_dropout < 1.0:
             raise bad("classifier_dropout", f"must be in [0, 1), got {self.classifier_dropout!r}")
         if not isinstance(self.pad_token_id, int) or not 0 <= self.pad_token_id < self.vocab_size:
-            raise bad("pad_token_id", f"({self.pad_token_id!r}) must be inside the vocabulary [0, {self.vocab_size})")
+            raise bad(
+                "pad_token_id",
+                f"({self.pad_token_id!r}) must be inside the vocabulary [0, {self.vocab_size})",
+            )
         if self.use_task_id:
             if self.task_type_vocab_size <= 0:
                 raise bad("task_type_vocab_size", "must be positive when use_task_id is true")
             if not 0 <= self.task_id < self.task_type_vocab_size:
-                raise bad("task_id", f"({self.task_id}) must be below task_type_vocab_size ({self.task_type_vocab_size})")
+                raise bad(
+                    "task_id",
+                    f"({self.task_id}) must be below task_type_vocab_size ({self.task_type_vocab_size})",
+                )
         if not isinstance(self.layer_norm_eps, (int, float)) or self.layer_norm_eps <= 0:
             raise bad("layer_norm_eps", f"must be positive, got {self.layer_norm_eps!r}")
         if self.pool_act != "tanh":
@@ -115,7 +121,11 @@ class ErnieConfig:
         return self.hidden_size // self.num_attention_heads
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "extra"}
+        out = {
+            f.name: copy.deepcopy(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name != "extra"
+        }
         out.update(copy.deepcopy(self.extra))
         out["model_type"] = "ernie"
         # PaddleNLP spells the classifier dropout 'classifier_dropout' and reads num_labels from here too.
@@ -140,7 +150,9 @@ class ErnieConfig:
         return ErnieConfig.from_dict(data, source="overrides")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config", official: Optional[bool] = None) -> ErnieConfig:
+    def from_dict(
+        cls, data: dict[str, Any], source: str = "config", official: Optional[bool] = None
+    ) -> ErnieConfig:
         """Build a config from any of the three dict forms; ``official`` forces the official defaults."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
@@ -154,7 +166,7 @@ class ErnieConfig:
                     # Head models nest the encoder's config: {"init_args": [{"init_args": [...]}], ...}.
                     if "init_args" in item:
                         item = cls.from_dict(item, source=source).to_dict()
-                    merged.update(item)
+                    merged.update({k: v for k, v in item.items() if k != "init_class"})
             merged.update({k: v for k, v in data.items() if k not in merged})
             if init_class:
                 merged.setdefault("architectures", [init_class])
@@ -165,15 +177,21 @@ class ErnieConfig:
         kwargs: dict[str, Any] = {}
         if official:
             # The official code reads sent_type_vocab_size if truthy, else type_vocab_size.
-            kwargs["type_vocab_size"] = data.pop("sent_type_vocab_size", None) or data.pop("type_vocab_size", 2)
+            kwargs["type_vocab_size"] = data.pop("sent_type_vocab_size", None) or data.pop(
+                "type_vocab_size", 2
+            )
             data.pop("type_vocab_size", None)
             hidden = data.get("hidden_size", cls.hidden_size)
             kwargs["intermediate_size"] = data.pop("intermediate_size", None) or 4 * hidden
             kwargs["use_task_id"] = bool(data.pop("use_task_id", False))
             kwargs["layer_norm_eps"] = data.pop("layer_norm_eps", 1e-5)
-            kwargs["task_type_vocab_size"] = data.pop("task_type_vocab_size", 0 if not kwargs["use_task_id"] else 3)
+            kwargs["task_type_vocab_size"] = data.pop(
+                "task_type_vocab_size", 0 if not kwargs["use_task_id"] else 3
+            )
             if "emb_size" in data and data["emb_size"] != hidden:
-                raise ConfigError(f"{source}: key 'emb_size' differs from hidden_size; factorised embeddings are not supported")
+                raise ConfigError(
+                    f"{source}: key 'emb_size' differs from hidden_size; factorised embeddings are not supported"
+                )
             data.pop("emb_size", None)
         else:
             data.pop("sent_type_vocab_size", None)
@@ -209,7 +227,12 @@ class ErnieConfig:
                 default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
                 setattr(config, f.name, kwargs.get(f.name, default))
             config.extra = extra
-            for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range", "layer_norm_eps"):
+            for key in (
+                "hidden_dropout_prob",
+                "attention_probs_dropout_prob",
+                "initializer_range",
+                "layer_norm_eps",
+            ):
                 if isinstance(getattr(config, key), int) and not isinstance(getattr(config, key), bool):
                     setattr(config, key, float(getattr(config, key)))
             config.validate(source)
@@ -241,7 +264,9 @@ class ErnieConfig:
                     path = candidate
                     break
             else:
-                raise ConfigError(f"{path}: no {CONFIG_NAME}, {LEGACY_CONFIG_NAME} or {OFFICIAL_CONFIG_NAME} in this directory")
+                raise ConfigError(
+                    f"{path}: no {CONFIG_NAME}, {LEGACY_CONFIG_NAME} or {OFFICIAL_CONFIG_NAME} in this directory"
+                )
         config = cls.from_json_file(path)
         return config.replace(**overrides) if overrides else config
 

@@ -42,7 +42,12 @@ def init_distributed(seed: int | None = None) -> tuple[int, int]:
         from paddle.distributed import fleet
 
         strategy = fleet.DistributedStrategy()
-        strategy.hybrid_configs = {"dp_degree": world_size(), "mp_degree": 1, "pp_degree": 1, "sharding_degree": 1}
+        strategy.hybrid_configs = {
+            "dp_degree": world_size(),
+            "mp_degree": 1,
+            "pp_degree": 1,
+            "sharding_degree": 1,
+        }
         fleet.init(is_collective=True, strategy=strategy)
         _INITIALISED = True
     if seed is not None:

@@ -39,7 +39,9 @@ def activation_fn(name: str):
 
 
 def _weight_attr(config: ErnieConfig) -> paddle.ParamAttr:
-    return paddle.ParamAttr(initializer=nn.initializer.TruncatedNormal(mean=0.0, std=config.initializer_range))
+    return paddle.ParamAttr(
+        initializer=nn.initializer.TruncatedNormal(mean=0.0, std=config.initializer_range)
+    )
 
 
 def additive_attention_mask(
@@ -63,6 +65,20 @@ def additive_attention_mask(
     return mask.unsqueeze(1) if mask.ndim == 3 else mask
 
 
+def cross_entropy_ignoring(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
+    """Mean cross entropy over the labels that are not ``ignore_index``.
+
+    Paddle 3.3's ``F.cross_entropy(..., ignore_index=i)`` divides the sum by every label, ignored ones
+    included, which shrinks the loss with the amount of padding; we divide by the counted ones.
+    """
+    labels = labels.reshape([-1]).astype("int64")
+    per_label = F.cross_entropy(
+        logits.reshape([-1, logits.shape[-1]]), labels, ignore_index=ignore_index, reduction="none"
+    )
+    counted = (labels != ignore_index).astype(per_label.dtype).sum()
+    return per_label.sum() / paddle.clip(counted, min=1.0)
+
+
 class ErnieEmbeddings(nn.Layer):
     def __init__(self, config: ErnieConfig):
         super().__init__()
@@ -71,7 +87,9 @@ class ErnieEmbeddings(nn.Layer):
         self.word_embeddings = nn.Embedding(
             config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id, weight_attr=attr
         )
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size, weight_attr=attr)
+        self.position_embeddings = nn.Embedding(
+            config.max_position_embeddings, config.hidden_size, weight_attr=attr
+        )
         self.token_type_embeddings = (
             nn.Embedding(config.type_vocab_size, config.hidden_size, weight_attr=attr)
             if config.type_vocab_size > 0
@@ -247,7 +265,9 @@ class ErnieModel(ErniePretrainedModel):
         task_type_ids: Optional[Tensor] = None,
     ) -> tuple[Tensor, Tensor]:
         embedding_output = self.embeddings(input_ids, token_type_ids, position_ids, task_type_ids)
-        attn_mask = additive_attention_mask(input_ids, attention_mask, self.config.pad_token_id, embedding_output.dtype)
+        attn_mask = additive_attention_mask(
+            input_ids, attention_mask, self.config.pad_token_id, embedding_output.dtype
+        )
         attn_mask.stop_gradient = True
         sequence_output = self.encoder(embedding_output, attn_mask)
         pooled_output = self.pooler(sequence_output)
@@ -259,7 +279,9 @@ class _ErnieWithHead(ErniePretrainedModel):
         super().__init__()
         self.config = config
         self.ernie = ErnieModel(config)
-        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        dropout = (
+            config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        )
         self.dropout = nn.Dropout(dropout)
 
 
@@ -313,14 +335,13 @@ class ErnieForTokenClassification(_ErnieWithHead):
         task_type_ids: Optional[Tensor] = None,
         labels: Optional[Tensor] = None,
     ):
-        sequence_output, _ = self.ernie(input_ids, token_type_ids, position_ids, attention_mask, task_type_ids)
+        sequence_output, _ = self.ernie(
+            input_ids, token_type_ids, position_ids, attention_mask, task_type_ids
+        )
         logits = self.classifier(self.dropout(sequence_output))
         if labels is None:
             return logits
-        loss = F.cross_entropy(
-            logits.reshape([-1, self.num_labels]), labels.reshape([-1]).astype("int64"), ignore_index=self.ignore_index
-        )
-        return loss, logits
+        return cross_entropy_ignoring(logits, labels, self.ignore_index), logits
 
 
 class ErnieForQuestionAnswering(_ErnieWithHead):
@@ -344,7 +365,9 @@ class ErnieForQuestionAnswering(_ErnieWithHead):
         start_positions: Optional[Tensor] = None,
         end_positions: Optional[Tensor] = None,
     ):
-        sequence_output, _ = self.ernie(input_ids, token_type_ids, position_ids, attention_mask, task_type_ids)
+        sequence_output, _ = self.ernie(
+            input_ids, token_type_ids, position_ids, attention_mask, task_type_ids
+        )
         logits = self.classifier(sequence_output)  # no dropout, as PaddleNLP and the official MRC head
         start_logits, end_logits = logits[:, :, 0], logits[:, :, 1]
         if start_positions is None or end_positions is None:

@@ -48,13 +48,17 @@ def load_vocab(path: str) -> dict[str, int]:
             line = line.rstrip("\n").rstrip("\r")
             fields = line.split("\t")
             if len(fields) > 2:
-                raise TokenizerError(f"{path}: line {lineno}: expected 'token' or 'token<TAB>id', got {len(fields)} fields")
+                raise TokenizerError(
+                    f"{path}: line {lineno}: expected 'token' or 'token<TAB>id', got {len(fields)} fields"
+                )
             token = fields[0]
             if len(fields) == 2:
                 try:
                     index = int(fields[1])
                 except ValueError:
-                    raise TokenizerError(f"{path}: line {lineno}: id {fields[1]!r} is not an integer") from None
+                    raise TokenizerError(
+                        f"{path}: line {lineno}: id {fields[1]!r} is not an integer"
+                    ) from None
             else:
                 index = lineno - 1
             if token in vocab:
@@ -211,7 +215,9 @@ def _split_on_punctuation(word: list[tuple[str, int]]) -> list[list[tuple[str, i
 class WordpieceTokenizer:
     """Greedy longest-match-first sub-words with the ``##`` continuation prefix."""
 
-    def __init__(self, vocab: dict[str, int], unk_token: str = "[UNK]", max_chars_per_word: int = MAX_CHARS_PER_WORD):
+    def __init__(
+        self, vocab: dict[str, int], unk_token: str = "[UNK]", max_chars_per_word: int = MAX_CHARS_PER_WORD
+    ):
         self.vocab = vocab
         self.unk_token = unk_token
         self.max_chars_per_word = max_chars_per_word
@@ -253,13 +259,18 @@ def _fast_backend(vocab: dict[str, int], unk_token: str, do_lower_case: bool):
         from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
     except ImportError:
         return None
-    backend = Tokenizer(models.WordPiece(vocab=dict(vocab), unk_token=unk_token, max_input_chars_per_word=MAX_CHARS_PER_WORD))
+    backend = Tokenizer(
+        models.WordPiece(vocab=dict(vocab), unk_token=unk_token, max_input_chars_per_word=MAX_CHARS_PER_WORD)
+    )
     backend.normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=do_lower_case, lowercase=do_lower_case
     )
     symbols = "".join(f"\\x{{{cp:04X}}}" for cp in sorted(_EXTRA_SYMBOLS))
     backend.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Split(Regex(f"[\\p{{S}}{symbols}]"), behavior="isolated"), pre_tokenizers.BertPreTokenizer()]
+        [
+            pre_tokenizers.Split(Regex(f"[\\p{{S}}{symbols}]"), behavior="isolated"),
+            pre_tokenizers.BertPreTokenizer(),
+        ]
     )
     return backend
 
@@ -413,7 +424,9 @@ class ErnieTokenizer:
                 self._unsafe_chars = frozenset(
                     chr(cp) for low, high in ranges if high < _PROBED_LIMIT for cp in range(low, high + 1)
                 )
-                self._specials_re = re.compile("|".join(re.escape(t) for t in sorted(set(self.special_tokens.values()))))
+                self._specials_re = re.compile(
+                    "|".join(re.escape(t) for t in sorted(set(self.special_tokens.values())))
+                )
 
     # ------------------------------------------------------------------ basics
     @property
@@ -505,7 +518,9 @@ class ErnieTokenizer:
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         return 3 if pair else 2
 
-    def build_inputs_with_special_tokens(self, ids_a: list[int], ids_b: Optional[list[int]] = None) -> list[int]:
+    def build_inputs_with_special_tokens(
+        self, ids_a: list[int], ids_b: Optional[list[int]] = None
+    ) -> list[int]:
         if ids_b is None:
             return [self.cls_token_id] + list(ids_a) + [self.sep_token_id]
         return [self.cls_token_id] + list(ids_a) + [self.sep_token_id] + list(ids_b) + [self.sep_token_id]
@@ -516,7 +531,9 @@ class ErnieTokenizer:
         return [0] * (len(ids_a) + 2) + [1] * (len(ids_b) + 1)
 
     @staticmethod
-    def truncate_pair(len_a: int, len_b: Optional[int], budget: int, strategy: str) -> tuple[int, Optional[int]]:
+    def truncate_pair(
+        len_a: int, len_b: Optional[int], budget: int, strategy: str
+    ) -> tuple[int, Optional[int]]:
         """New lengths after removing tokens until ``len_a + len_b <= budget``.
 
         ``longest_first`` removes one token at a time from the longer side, from the second on ties
@@ -663,7 +680,15 @@ class ErnieTokenizer:
                     stored = json.load(f)
             except json.JSONDecodeError as exc:
                 raise TokenizerError(f"{config_file}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
-            for key in ("do_lower_case", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token", "model_max_length"):
+            for key in (
+                "do_lower_case",
+                "unk_token",
+                "sep_token",
+                "pad_token",
+                "cls_token",
+                "mask_token",
+                "model_max_length",
+            ):
                 if key in stored and stored[key] is not None:
                     value = stored[key]
                     if isinstance(value, dict) and "content" in value:  # AddedToken form
@@ -685,9 +710,12 @@ class ErnieTokenizer:
             "model_max_length": self.model_max_length,
             **self.special_tokens,
         }
-        _write_atomic(os.path.join(path, TOKENIZER_CONFIG_NAME), json.dumps(config, indent=2, ensure_ascii=False) + "\n")
         _write_atomic(
-            os.path.join(path, SPECIAL_TOKENS_MAP_NAME), json.dumps(self.special_tokens, indent=2, ensure_ascii=False) + "\n"
+            os.path.join(path, TOKENIZER_CONFIG_NAME), json.dumps(config, indent=2, ensure_ascii=False) + "\n"
+        )
+        _write_atomic(
+            os.path.join(path, SPECIAL_TOKENS_MAP_NAME),
+            json.dumps(self.special_tokens, indent=2, ensure_ascii=False) + "\n",
         )
 
 
