@@ -112,7 +112,8 @@ class ErnieEmbeddings(nn.Layer):
         task_type_ids: Optional[Tensor] = None,
     ) -> Tensor:
         if position_ids is None:
-            position_ids = paddle.arange(input_ids.shape[1], dtype="int64").unsqueeze(0)
+            # cumsum instead of arange(seq_len): no Python int of the length, so it also exports.
+            position_ids = paddle.cumsum(paddle.ones_like(input_ids), axis=1) - 1
         embeddings = self.word_embeddings(input_ids) + self.position_embeddings(position_ids)
         if self.token_type_embeddings is not None:
             if token_type_ids is None:
@@ -138,18 +139,22 @@ class ErnieSelfAttention(nn.Layer):
         self.attn_dropout = config.attention_probs_dropout_prob
 
     def forward(self, hidden_states: Tensor, attn_mask: Tensor) -> Tensor:
-        batch, seq_len, hidden = hidden_states.shape
         # One GEMM for q, k and v: the three [in, out] weights side by side (cheaper than three calls).
         qkv_weight = paddle.concat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight], axis=1)
         qkv_bias = paddle.concat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias], axis=0)
-        qkv = F.linear(hidden_states, qkv_weight, qkv_bias)
-        qkv = qkv.reshape([batch, seq_len, 3, self.num_heads, self.head_dim]).transpose([2, 0, 3, 1, 4])
-        q, k, v = qkv[0], qkv[1], qkv[2]  # each [batch, heads, seq, head_dim]
+        # split (backward: one concat) is much cheaper on CPU than slicing a stacked tensor.
+        q, k, v = paddle.split(F.linear(hidden_states, qkv_weight, qkv_bias), 3, axis=-1)
+        # reshape's 0 keeps that input dim: works for the dynamic batch/length of exported programs.
+        q, k, v = (
+            t.reshape([0, 0, self.num_heads, self.head_dim]).transpose([0, 2, 1, 3]) for t in (q, k, v)
+        )
 
         scores = paddle.matmul(q * (self.head_dim**-0.5), k, transpose_y=True) + attn_mask
         probs = F.softmax(scores, axis=-1)
         probs = F.dropout(probs, self.attn_dropout, training=self.training)
-        context = paddle.matmul(probs, v).transpose([0, 2, 1, 3]).reshape([batch, seq_len, hidden])
+        context = (
+            paddle.matmul(probs, v).transpose([0, 2, 1, 3]).reshape([0, 0, self.num_heads * self.head_dim])
+        )
         return self.out_proj(context)
 
 
