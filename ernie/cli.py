@@ -11,6 +11,7 @@ Bad input ends with one line on stderr naming the file (and line or key), exit s
 from __future__ import annotations
 
 import copy
+import re
 import logging
 import os
 import sys
@@ -27,10 +28,32 @@ class UsageError(ValueError):
     """Bad command-line or file input (exit 2)."""
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-4`` and ``5E3`` as floats (YAML 1.1 wants a dot: ``1.0e-4``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def yaml_scalar(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
+
+
 def load_yaml(path: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            data = yaml.load(f, Loader=_Loader)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except yaml.YAMLError as exc:
@@ -54,7 +77,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {text}: bad key {key!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml_scalar(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key.split("."), value
@@ -82,21 +105,22 @@ def merge_config(
         out = copy.deepcopy(base)
         for key, value in update.items():
             name = f"{prefix}{key}"
+            in_free = any(name == f or name.startswith(f + ".") for f in free)
             if key not in base:
-                if prefix.rstrip(".") in free or (prefix == "" and key in free):
-                    out[key] = copy.deepcopy(value)
-                    continue
-                raise ConfigError(f"{source}: unknown key '{name}'")
-            if isinstance(base[key], dict) and name not in free:
-                if value is None:
-                    continue
-                if not isinstance(value, dict):
-                    raise ConfigError(f"{source}: key '{name}' must be a mapping, got {type(value).__name__}")
+                if not in_free:
+                    raise ConfigError(f"{source}: unknown key '{name}'")
+                out[key] = copy.deepcopy(value)
+            elif isinstance(base[key], dict) and value is None:
+                continue
+            elif isinstance(base[key], dict) and isinstance(value, dict):
                 out[key] = merge(base[key], value, f"{name}.")
+            elif isinstance(base[key], dict) and not in_free:
+                raise ConfigError(f"{source}: key '{name}' must be a mapping, got {type(value).__name__}")
             else:
                 out[key] = copy.deepcopy(value)
         return out
 
+    # Free sections (e.g. ``model``) take any key, and merge key by key like the rest.
     return merge(defaults, config, "")
 
 
