@@ -312,6 +312,7 @@ class TaskShards:
                     f"{os.path.join(folder, 'labels.npy')}: {len(self.labels)} labels for {self.ids.num_documents} pairs"
                 )
         self.classes: Optional[list[str]] = self.info.get("classes")
+        self._views: Optional[list] = None
 
     @property
     def num_documents(self) -> int:
@@ -323,6 +324,37 @@ class TaskShards:
 
     def document(self, doc: int) -> range:
         return self.ids.document(doc)
+
+    def span(self, first: int, end: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Ids and label fields of the consecutive sequences ``[first, end)``: one zero-copy view each."""
+        if self._views is None:  # memoryviews once: frombuffer on them is cheaper than on the memmaps
+            self._views = [
+                (memoryview(d._data) if d._data.size else b"", d.dtype.newbyteorder("<"))
+                for d in [self.ids, *self.fields.values()]
+            ]
+        ids = self.ids
+        if not 0 <= first <= end <= len(ids):
+            raise IndexError(f"{ids.prefix}: sequences [{first}, {end}) outside 0..{len(ids)}")
+        if first == end:
+            start = count = 0
+        else:
+            start = int(ids.sequence_pointers[first]) // ids.dtype.itemsize
+            last = end - 1
+            count = (
+                int(ids.sequence_pointers[last]) // ids.dtype.itemsize
+                + int(ids.sequence_lengths[last])
+                - start
+            )
+        (data, dtype), *fields = self._views
+        out_ids = np.frombuffer(data, dtype=dtype, count=count, offset=start * dtype.itemsize)
+        return out_ids, {
+            name: np.frombuffer(view, dtype=np.uint8, count=count, offset=start)
+            for name, (view, _) in zip(self.fields, fields)
+        }
+
+    def sentence(self, index: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Ids and label fields of sequence ``index`` (zero-copy views)."""
+        return self.span(index, index + 1)
 
     def pair(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
         """``(first ids, second ids, label)`` of pair ``index`` (pair tasks)."""

@@ -1,0 +1,129 @@
+"""``python -m data_tools build|inspect|verify``: a thin CLI over ``build.build_shards`` and ``inspect``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional
+
+from ernie.cli import UsageError, run_cli, setup_logging
+
+from .build import LANGUAGE_TASKS, build_shards, summary
+from .inspect import inspect, verify_shards
+from .shards import ALL_TASKS
+from .sources import FORMATS
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit 2 with one line, like bad input
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m data_tools", description="Raw corpora -> ERNIE 2.0 per-task shards.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    build = commands.add_parser(
+        "build",
+        help="build shards from raw text",
+        description="Build per-task shards (Megatron .bin/.idx + manifest.json) from raw corpora.",
+        epilog=(
+            "tasks: all, or a comma-separated list of "
+            + ", ".join(ALL_TASKS)
+            + ". 'all' is "
+            + "; ".join(f"{lang}: {', '.join(tasks)}" for lang, tasks in LANGUAGE_TASKS.items())
+            + " (+ ir_relevance with --ir). Input files may be gzip-compressed."
+        ),
+    )
+    build.add_argument("--lang", required=True, choices=sorted(LANGUAGE_TASKS), help="language of the corpus")
+    build.add_argument("--input", nargs="+", default=[], metavar="FILE", help="corpus files")
+    build.add_argument("--vocab", required=True, help="vocabulary file (vocab.txt)")
+    build.add_argument("--tasks", default="all", help="all, or T1,T2,... (default: all)")
+    build.add_argument("--output", required=True, metavar="DIR", help="output directory (must not exist)")
+    build.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1); output is identical for any count",
+    )
+    build.add_argument(
+        "--ir", nargs="+", default=[], metavar="TSV", help="query<TAB>title<TAB>label files (labels 0/1/2)"
+    )
+    build.add_argument(
+        "--format",
+        default="auto",
+        choices=FORMATS,
+        help="lines: a sentence per line, blank line between documents; docs: a document per line; "
+        'jsonl: {"text": ...} per line; ernie1: official ERNIE 1.0 pre-training lines; auto (default): by name/content',
+    )
+    build.add_argument("--text-key", default="text", help="JSONL key holding the text (default: text)")
+    build.add_argument(
+        "--max-sentence-tokens",
+        type=int,
+        default=256,
+        help="longer sentences are skipped and reported (default 256)",
+    )
+    build.add_argument(
+        "--max-document-sentences",
+        type=int,
+        default=512,
+        help="longer documents are cut into several (default 512)",
+    )
+    build.add_argument("--cased", action="store_true", help="do not lower-case (cased vocabularies)")
+    build.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.add_argument("--chunk-chars", type=int, default=1 << 18, help=argparse.SUPPRESS)
+
+    show = commands.add_parser(
+        "inspect",
+        help="stats and decoded samples",
+        description="Show stats and decoded samples with their labels.",
+    )
+    show.add_argument("dir", help="shard directory")
+    show.add_argument("--samples", type=int, default=3, help="samples per task (default 3)")
+    show.add_argument("--task", action="append", help="only this task (repeatable)")
+    show.add_argument("--vocab", help="vocabulary to decode with (default: the manifest's)")
+    show.add_argument("--seed", type=int, default=0, help="sample selection seed")
+
+    check = commands.add_parser(
+        "verify",
+        help="check checksums and indexes",
+        description="Re-hash every shard file and check indexes and label values.",
+    )
+    check.add_argument("dir", help="shard directory")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "build":
+        setup_logging()
+        manifest = build_shards(
+            args.input,
+            args.vocab,
+            args.output,
+            args.lang,
+            args.tasks,
+            workers=args.workers,
+            ir=args.ir,
+            input_format=args.format,
+            text_key=args.text_key,
+            max_sentence_tokens=args.max_sentence_tokens,
+            max_document_sentences=args.max_document_sentences,
+            do_lower_case=not args.cased,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+            chunk_chars=args.chunk_chars,
+        )
+        print(summary(manifest), file=sys.stderr)
+        print(f"shards in {args.output}", file=sys.stderr)
+    elif args.command == "inspect":
+        print(inspect(args.dir, samples=args.samples, tasks=args.task, vocab=args.vocab, seed=args.seed))
+    else:
+        manifest = verify_shards(args.dir)
+        print(f"ok: {args.dir}: {len(manifest['files'])} files, tasks {', '.join(manifest['tasks'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,167 @@
+"""Input files -> chunks of whole documents, streamed (the corpus is never held in memory).
+
+Formats (``--format``; ``auto`` picks per file):
+
+``lines``   plain text, one sentence per line, a blank line between documents (the default).
+``docs``    plain text, one document per line; sentences are split by ``text.split_sentences``.
+``jsonl``   one JSON object per line, the document text under ``"text"`` (``--text-key``); the text
+            is sentence-split like ``docs`` (line breaks inside it always end a sentence).
+``ernie1``  the official ERNIE 1.0 pre-training format ``token_ids;sent_ids;pos_ids;seg_labels;label``.
+``ir``      query-title relevance TSV ``query<TAB>title<TAB>label`` (``--ir`` files only).
+
+``auto``: ``*.jsonl``/``*.json`` (optionally ``.gz``) is jsonl; a file whose first non-empty line
+looks like ``ids;ids;ids;seg_labels;label`` is ernie1; anything else is lines. Any file may be
+gzip-compressed (detected by its magic bytes, not its name).
+
+Lines are decoded as UTF-8 one by one; a line that is not valid UTF-8 is skipped and reported with
+its file and line number. A UTF-8 byte-order mark at the start of a file is dropped.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import zlib
+from typing import BinaryIO, Callable, Iterator
+
+from ernie.cli import UsageError
+
+from .process import Chunk
+
+FORMATS = ("auto", "lines", "docs", "jsonl", "ernie1")
+_ERNIE1_LINE = re.compile(rb"^[\d ]+;[\d ]+;[\d ]+;[-\d ]+;\s*\d+\s*$")
+
+Skip = Callable[[str, str, int], None]  # (reason, file, line)
+
+
+def _is_gzip(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+class InputFile:
+    """A binary line reader over a plain or gzip file that knows how many raw bytes it consumed."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.size = os.path.getsize(path)
+        self._raw = open(path, "rb")
+        self._stream: BinaryIO = gzip.GzipFile(fileobj=self._raw) if _is_gzip(path) else self._raw
+        self._reported = 0
+
+    def consumed(self) -> int:
+        """Raw bytes read since the last call (progress)."""
+        position = self._raw.tell()
+        delta, self._reported = position - self._reported, position
+        return delta
+
+    def lines(self) -> Iterator[bytes]:
+        try:
+            yield from self._stream
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise UsageError(f"{self.path}: damaged gzip stream ({exc})") from None
+
+    def close(self) -> None:
+        self._stream.close()
+        self._raw.close()
+
+
+def detect_format(path: str, requested: str) -> str:
+    if requested != "auto":
+        return requested
+    name = path.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    if name.endswith((".jsonl", ".json")):
+        return "jsonl"
+    reader = InputFile(path)
+    try:
+        for raw in reader.lines():
+            if raw.strip():
+                return "ernie1" if _ERNIE1_LINE.match(raw.strip()) else "lines"
+            break
+    finally:
+        reader.close()
+    return "lines"
+
+
+def decoded_lines(reader: InputFile, skip: Skip) -> Iterator[tuple[int, str]]:
+    """(line number, text without the line break) for every line that is valid UTF-8."""
+    for number, raw in enumerate(reader.lines(), 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            skip(f"invalid UTF-8 (byte {exc.start + 1})", reader.path, number)
+            continue
+        if number == 1 and text.startswith("\ufeff"):
+            text = text[1:]
+        yield number, text.rstrip("\r\n")
+
+
+def iter_chunks(
+    path: str, kind: str, chunk_chars: int, max_document_sentences: int, skip: Skip, counts: dict, notes: dict
+) -> Iterator[Chunk]:
+    """Chunks of ``kind`` from one file; a document never spans two chunks."""
+    reader = InputFile(path)
+    try:
+        texts: list[str] = []
+        lines: list[int] = []
+        doc_sizes: list[int] = []
+        size = 0
+        open_doc = 0  # kind "lines": sentences of the document being read
+
+        def flush() -> Chunk:
+            nonlocal texts, lines, doc_sizes, size
+            chunk = Chunk(kind, path, texts, lines, doc_sizes if kind == "lines" else None, reader.consumed())
+            texts, lines, doc_sizes, size = [], [], [], 0
+            return chunk
+
+        for number, text in decoded_lines(reader, skip):
+            counts["lines"] += 1
+            if kind == "lines":
+                sentence = text.strip()
+                if not sentence:
+                    if open_doc:
+                        doc_sizes.append(open_doc)
+                        open_doc = 0
+                        if size >= chunk_chars:
+                            yield flush()
+                    continue
+                if open_doc == max_document_sentences:
+                    doc_sizes.append(open_doc)
+                    open_doc = 0
+                    notes[f"documents cut after {max_document_sentences} sentences"] += 1
+                    if size >= chunk_chars:
+                        yield flush()
+                texts.append(sentence)
+                lines.append(number)
+                open_doc += 1
+                size += len(sentence)
+            else:
+                texts.append(text)
+                lines.append(number)
+                size += len(text)
+                if size >= chunk_chars:
+                    yield flush()
+        if kind == "lines" and open_doc:
+            doc_sizes.append(open_doc)
+        if texts:
+            yield flush()
+        counts["bytes"] += reader.size
+        counts["files"] += 1
+    finally:
+        reader.close()
+
+
+def check_readable(path: str) -> None:
+    """Fail early, naming the file, when an input cannot be opened."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(2, "no such input file", path)
+    if os.path.isdir(path):
+        raise UsageError(f"{path}: is a directory, expected a file")
+    with open(path, "rb") as f:
+        f.read(1)
+
+
+__all__ = ["FORMATS", "InputFile", "check_readable", "decoded_lines", "detect_format", "iter_chunks"]
