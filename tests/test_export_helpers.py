@@ -1,0 +1,108 @@
+"""Shared builders for the export and predictor tests: tiny random-weight checkpoints of every head.
+
+Exports are slow-ish (a few seconds each), so each (head, vocabulary) pair is built and exported once
+per test session and cached here; tests that change files work on copies.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Optional
+
+VOCAB_WORDS = (
+    "the a of to and is in it that was for on with as his he film movie good bad great not "
+    "john smith mary lives works in new york paris london city who where what when".split()
+)
+TEST_VOCAB = (
+    ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"]
+    + VOCAB_WORDS
+    + ["##s", "##ing", "##ed", "##ly", ".", ",", "!", "?"]
+    + list("abcdefghijklmnopqrstuvwxyz")
+)
+TINY = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=64,
+    max_position_embeddings=64,
+)
+
+# name -> (model class, config keys)
+HEADS = {
+    "encoder": ("ErnieModel", {}),
+    "cls": (
+        "ErnieForSequenceClassification",
+        {"num_labels": 3, "id2label": {"0": "neg", "1": "neu", "2": "pos"}},
+    ),
+    "reg": ("ErnieForSequenceClassification", {"num_labels": 1}),
+    "ner": (
+        "ErnieForTokenClassification",
+        {"num_labels": 5, "id2label": {"0": "B-PER", "1": "I-PER", "2": "B-LOC", "3": "I-LOC", "4": "O"}},
+    ),
+    "qa": ("ErnieForQuestionAnswering", {}),
+    "task": (
+        "ErnieForSequenceClassification",
+        {
+            "num_labels": 2,
+            "id2label": {"0": "no", "1": "yes"},
+            "use_task_id": True,
+            "task_type_vocab_size": 3,
+            "task_id": 2,
+        },
+    ),
+}
+
+_CACHE: dict = {}
+
+
+def write_vocab(path: str, tokens=TEST_VOCAB) -> str:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(tokens) + "\n")
+    return path
+
+
+def build_checkpoint(root: str, head: str, vocab_file: Optional[str] = None, seed: int = 0, **overrides):
+    """A random-weight checkpoint dir of ``head`` (save_pretrained + tokenizer files) and its eval model."""
+    import paddle
+
+    from ernie import ErnieConfig, ErnieTokenizer, modeling
+
+    vocab_file = vocab_file or write_vocab(os.path.join(root, "vocab", "vocab.txt"))
+    tokenizer = ErnieTokenizer.from_pretrained(vocab_file)
+    cls_name, keys = HEADS[head]
+    vocab_size = max(tokenizer.vocab.values()) + 1
+    config = ErnieConfig(vocab_size=vocab_size, **{**TINY, **keys, **overrides})
+    paddle.seed(seed)
+    model = getattr(modeling, cls_name)(config)
+    # Larger classifier weights than the initialiser's make the outputs (labels, spans) vary with the input.
+    if hasattr(model, "classifier"):
+        with paddle.no_grad():
+            model.classifier.weight.set_value(paddle.randn(model.classifier.weight.shape) * 2.0)
+    model.eval()
+    directory = os.path.join(root, f"ckpt-{head}-{seed}-{os.path.basename(vocab_file)}")
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory, model, tokenizer
+
+
+def exported(root: str, head: str, vocab_file: Optional[str] = None, max_seq_len: int = 48):
+    """(export prefix, dygraph model, tokenizer) for ``head``, built once per session under ``root``."""
+    key = (root, head, vocab_file, max_seq_len)
+    if key not in _CACHE:
+        from ernie.inference import export_model
+
+        directory, model, tokenizer = build_checkpoint(root, head, vocab_file)
+        prefix = os.path.join(
+            root, f"export-{head}-{os.path.basename(vocab_file or 'test')}-{max_seq_len}", "inference"
+        )
+        export_model(directory, prefix, max_seq_len=max_seq_len)
+        _CACHE[key] = (prefix, model, tokenizer)
+    return _CACHE[key]
+
+
+def copy_export(prefix: str, destination: str) -> str:
+    """A private copy of an export (for tests that damage it); returns the new prefix."""
+    shutil.copytree(os.path.dirname(prefix), destination)
+    return os.path.join(destination, os.path.basename(prefix))

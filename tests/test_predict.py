@@ -1,0 +1,508 @@
+"""Predictor: output lines per head against the dygraph model, decoding by hand, input reading, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.test_export_helpers import build_checkpoint, copy_export, exported
+
+paddle = pytest.importorskip("paddle")
+
+from ernie.inference import (  # noqa: E402
+    META_SUFFIX,
+    Example,
+    InferenceError,
+    Predictor,
+    best_span,
+    decode_entities,
+    export_model,
+    read_examples,
+    softmax,
+)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> str:
+    return str(tmp_path_factory.getbasetemp() / "inference-shared")
+
+
+def dygraph(model, tokenizer, text, pair=None, max_length=None):
+    """The dygraph model on one unpadded example, tokenised by the tokenizer's own call."""
+    enc = tokenizer(text, pair, max_length=max_length)
+    ids = paddle.to_tensor([enc["input_ids"]])
+    types = paddle.to_tensor([enc["token_type_ids"]])
+    with paddle.no_grad():
+        out = model(ids, types)
+    return [o.numpy()[0] for o in (out if isinstance(out, (tuple, list)) else [out])], enc
+
+
+# ============================================================================================ decoding by hand
+@pytest.mark.parametrize(
+    "tags, spans",
+    [
+        (["B-PER", "I-PER", "O", "B-LOC"], [("PER", 0, 1), ("LOC", 3, 3)]),
+        (["O", "O"], []),
+        (["I-LOC", "I-LOC", "B-LOC", "I-PER"], [("LOC", 0, 1), ("LOC", 2, 2), ("PER", 3, 3)]),
+        (["B-ORG", "B-ORG", "I-ORG", "I-ORG", "O"], [("ORG", 0, 0), ("ORG", 1, 3)]),
+        (
+            ["B-PER", "E-PER", "S-LOC", "B-ORG", "M-ORG", "E-ORG"],
+            [("PER", 0, 1), ("LOC", 2, 2), ("ORG", 3, 5)],
+        ),
+        (["PER", "PER", "O", "LOC"], [("PER", 0, 1), ("LOC", 3, 3)]),
+    ],
+)
+def test_decode_entities_by_hand(tags, spans):
+    assert decode_entities(tags) == spans
+
+
+def test_best_span_by_hand_and_against_brute_force():
+    start = np.array([0.0, 5.0, 1.0, 0.0])
+    end = np.array([9.0, 0.0, 0.0, 4.0])
+    # (0, 0) scores 9; (1, 3) scores 9 too but is later; (1, 0) is backwards and not allowed.
+    assert best_span(start, end, max_answer_len=4) == (0, 0, 9.0)
+    assert best_span(start, end, max_answer_len=1) == (0, 0, 9.0)
+    assert best_span(np.array([0.0, 5.0, 1.0, 0.0]), np.array([0.0, 0.0, 0.0, 4.0]), 3) == (1, 3, 9.0)
+    assert best_span(np.array([0.0, 5.0, 1.0, 0.0]), np.array([0.0, 0.0, 0.0, 4.0]), 2) == (
+        1,
+        1,
+        5.0,
+    )  # ties: earliest
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        n, limit = int(rng.integers(1, 12)), int(rng.integers(1, 6))
+        s, e = rng.normal(size=n), rng.normal(size=n)
+        brute = max((s[i] + e[j], i, j) for i in range(n) for j in range(i, min(n, i + limit)))
+        got = best_span(s, e, limit)
+        assert got[:2] == (brute[1], brute[2]) and abs(got[2] - brute[0]) < 1e-12
+
+
+def test_document_windows_by_hand(root):
+    prefix, _, _ = exported(root, "qa")
+    predictor = Predictor(prefix, threads=1, doc_stride=2)
+    assert predictor._windows(10, 4) == [(0, 4), (2, 6), (4, 8), (6, 10)]
+    assert predictor._windows(3, 4) == [(0, 3)]
+    predictor.doc_stride = 3
+    assert predictor._windows(10, 4) == [(0, 4), (3, 7), (6, 10)]
+    predictor.doc_stride = 9  # a stride beyond the window never skips tokens
+    assert predictor._windows(10, 4) == [(0, 4), (4, 8), (8, 10)]
+
+
+# ============================================================================================ reading input
+def write(path, text: str) -> str:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return str(path)
+
+
+def test_read_jsonl_tsv_and_text(tmp_path):
+    examples, stats = read_examples(
+        write(
+            tmp_path / "a.jsonl", '{"text_a": "x", "id": 3}\n\n{"text_a": "y", "text_b": "z", "label": 1}\n'
+        ),
+        qa=False,
+    )
+    assert [(e.line, e.text_a, e.text_b, e.id) for e in examples] == [(1, "x", None, 3), (3, "y", "z", None)]
+    assert stats.blank == 1
+    examples, _ = read_examples(
+        write(tmp_path / "b.tsv", "label\tsentence1\tsentence2\n1\tp\tq\n0\tr\ts\n"), qa=False
+    )
+    assert [(e.line, e.text_a, e.text_b) for e in examples] == [(2, "p", "q"), (3, "r", "s")]
+    examples, _ = read_examples(write(tmp_path / "c.txt", "one line\r\ntwo {x}\n"), qa=False)
+    assert [e.text_a for e in examples] == ["one line", "two {x}"]
+    examples, _ = read_examples(write(tmp_path / "d", '{"question": "q?", "context": "c."}\n'), qa=True)
+    assert (examples[0].question, examples[0].context) == ("q?", "c.")
+
+
+@pytest.mark.parametrize(
+    "name, text, qa, message",
+    [
+        ("bad.jsonl", '{"text_a": "ok"}\n{"text_a": "broken"\n', False, r"bad.jsonl: line 2: invalid JSON"),
+        ("list.jsonl", '["text"]\n', False, r"list.jsonl: line 1: expected a JSON object"),
+        (
+            "miss.jsonl",
+            '{"text_a": "ok"}\n{"sentence": "x"}\n',
+            False,
+            r"miss.jsonl: line 2: missing key 'text_a'",
+        ),
+        ("type.jsonl", '{"text_a": 5}\n', False, r"type.jsonl: line 1: key 'text_a' must be a string"),
+        (
+            "qa.jsonl",
+            '{"question": "q", "context": "  "}\n',
+            True,
+            r"qa.jsonl: line 1: key 'context' is empty",
+        ),
+        ("empty.txt", "", False, r"empty.txt: no input lines"),
+        ("blank.txt", "\n  \n\n", False, r"blank.txt: no input lines"),
+        (
+            "head.tsv",
+            "label\tsomething\n1\tx\n",
+            False,
+            r"head.tsv: line 1: the TSV header needs a column text_a",
+        ),
+        ("cols.tsv", "text_a\ttext_b\nx\ty\nlonely\n", False, r"cols.tsv: line 3: 1 columns"),
+        ("plain.txt", "what?\n", True, r"plain.txt: plain text input is for single-text tasks"),
+    ],
+)
+def test_bad_input_names_file_and_line(tmp_path, name, text, qa, message):
+    with pytest.raises(InferenceError, match=message):
+        read_examples(write(tmp_path / name, text), qa=qa)
+
+
+def test_non_utf8_input_names_the_line(tmp_path):
+    path = tmp_path / "latin.txt"
+    path.write_bytes(b"fine\ncaf\xe9\n")
+    with pytest.raises(InferenceError, match=r"latin.txt: line 2: not UTF-8"):
+        read_examples(str(path), qa=False)
+
+
+# ============================================================================================ outputs vs dygraph
+TEXTS = ["the film was great !", "johns works in new york and smithed paris", "bad", "what a movie , mary"]
+
+
+def test_classification_labels_and_probs_equal_dygraph(root):
+    prefix, model, tokenizer = exported(root, "cls")
+    predictor = Predictor(prefix, threads=1, batch_size=3)
+    pairs = [None, "mary lives in london", None, "the city"]
+    results = predictor.predict(
+        [Example(line=k, text_a=t, text_b=p) for k, (t, p) in enumerate(zip(TEXTS, pairs))]
+    )
+    labels = ["neg", "neu", "pos"]
+    for result, text, pair in zip(results, TEXTS, pairs):
+        (logits,), _ = dygraph(model, tokenizer, text, pair)
+        want = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        assert set(result) == {"label", "probs"}
+        assert np.abs(np.array(result["probs"]) - want).max() <= TOL
+        assert result["label"] == labels[int(np.argmax(logits))]
+    assert (
+        len({r["label"] for r in results}) > 1
+        or max(abs(a - b) for a, b in zip(*[r["probs"] for r in results[:2]])) > 1e-3
+    )
+
+
+def test_regression_score_and_encoder_embedding_equal_dygraph(root):
+    prefix, model, tokenizer = exported(root, "reg")
+    results = Predictor(prefix, threads=1).predict([Example(line=k, text_a=t) for k, t in enumerate(TEXTS)])
+    for result, text in zip(results, TEXTS):
+        (logits,), _ = dygraph(model, tokenizer, text)
+        assert set(result) == {"score"} and abs(result["score"] - float(logits[0])) <= TOL
+    prefix, model, tokenizer = exported(root, "encoder")
+    results = Predictor(prefix, threads=1).predict([Example(line=k, text_a=t) for k, t in enumerate(TEXTS)])
+    for result, text in zip(results, TEXTS):
+        (_, pooled), _ = dygraph(model, tokenizer, text)
+        assert np.abs(np.array(result["embedding"]) - pooled).max() <= TOL
+
+
+def test_entities_follow_the_dygraph_tags_of_each_word(root):
+    prefix, model, tokenizer = exported(root, "ner")
+    labels = ["B-PER", "I-PER", "B-LOC", "I-LOC", "O"]
+    texts = TEXTS + ["john smith and mary smith live in london , paris and new york city"]
+    results = Predictor(prefix, threads=1, batch_size=2).predict(
+        [Example(line=k, text_a=t) for k, t in enumerate(texts)]
+    )
+    found = 0
+    for result, text in zip(results, texts):
+        (logits,), enc = dygraph(model, tokenizer, text)
+        ids, offsets = tokenizer.encode_texts([text], return_offsets=True)
+        pieces = tokenizer.convert_ids_to_tokens(ids[0])
+        # Words: a piece not starting with ## starts one; the word's tag is its first piece's argmax.
+        words = []
+        for k, piece in enumerate(pieces):
+            if piece.startswith("##") and words:
+                words[-1].append(k)
+            else:
+                words.append([k])
+        tags = [labels[int(np.argmax(logits[1 + w[0]]))] for w in words]
+        want = [
+            {"type": kind, "start": offsets[0][words[a][0]][0], "end": offsets[0][words[b][-1]][1]}
+            for kind, a, b in decode_entities(tags)
+        ]
+        got = result["entities"]
+        assert [{k: e[k] for k in ("type", "start", "end")} for e in got] == want
+        for entity in got:
+            assert entity["text"] == text[entity["start"] : entity["end"]]
+        found += len(got)
+    assert found > 0  # the random tagger finds something, so the comparison above is not vacuous
+    assert any(p.startswith("##") for p in tokenizer.tokenize(TEXTS[1]))
+
+
+def test_answers_are_the_best_spans_across_windows(root):
+    prefix, model, tokenizer = exported(root, "qa")  # max_seq_len 48
+    predictor = Predictor(prefix, threads=1, batch_size=4, doc_stride=8, max_answer_len=5)
+    context = " ".join(["john smith lives in new york , mary lives in london and works in paris ."] * 5)
+    examples = [
+        Example(line=1, question="who lives in london ?", context=context, id="long"),
+        Example(line=2, question="where is the film", context="the film was great in paris !"),
+    ]
+    features = predictor.featurize(examples)
+    assert predictor.stats.split_contexts == 1 and len(features) > 3
+    results = predictor.predict(examples)
+    c_ids, c_offsets = tokenizer.encode_texts([e.context for e in examples], return_offsets=True)
+    for k, (example, result) in enumerate(zip(examples, results)):
+        best = None
+        for feature in (f for f in features if f.example == k):
+            with paddle.no_grad():
+                start, end = model(
+                    paddle.to_tensor([feature.input_ids]), paddle.to_tensor([feature.token_type_ids])
+                )
+            start, end = start.numpy()[0], end.numpy()[0]
+            lo = feature.context_start
+            # The window really holds its slice of the context.
+            assert (
+                feature.input_ids[lo : lo + feature.context_tokens]
+                == c_ids[k][feature.window_offset : feature.window_offset + feature.context_tokens]
+            )
+            for i in range(feature.context_tokens):
+                for j in range(i, min(feature.context_tokens, i + 5)):
+                    score = float(start[lo + i] + end[lo + j])
+                    if best is None or score > best[0] + 1e-6:
+                        best = (score, feature.window_offset + i, feature.window_offset + j)
+        answer = result["answer"]
+        assert abs(answer["score"] - best[0]) <= TOL
+        assert (answer["start"], answer["end"]) == (c_offsets[k][best[1]][0], c_offsets[k][best[2]][1])
+        assert answer["text"] == example.context[answer["start"] : answer["end"]]
+    assert results[0]["id"] == "long" and "id" not in results[1]
+
+
+def test_long_inputs_are_truncated_and_counted(root):
+    prefix, model, tokenizer = exported(root, "cls")
+    predictor = Predictor(prefix, threads=1, max_seq_len=12)
+    long_text = " ".join(TEXTS * 3)
+    results = predictor.predict([Example(line=1, text_a=long_text), Example(line=2, text_a="bad")])
+    assert predictor.stats.truncated == 1 and predictor.stats.examples == 2
+    (logits,), enc = dygraph(model, tokenizer, long_text, max_length=12)
+    assert len(enc["input_ids"]) == 12
+    assert np.abs(np.array(results[0]["probs"]) - softmax(logits)).max() <= TOL
+    with pytest.raises(InferenceError, match="max_position_embeddings"):
+        Predictor(prefix, threads=1, max_seq_len=65)
+
+
+# ============================================================================================ the CLI
+def run_predict(argv, monkeypatch, capsys):
+    """tools/predict.py in this process (no paddle start-up per case): (exit code, stdout, stderr)."""
+    monkeypatch.setenv("MKL_DEBUG_CPU_TYPE", os.environ.get("MKL_DEBUG_CPU_TYPE", "5"))
+    monkeypatch.setattr(sys, "argv", ["predict.py", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(os.path.join(REPO, "tools", "predict.py"), run_name="__main__")
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def test_cli_writes_one_line_per_example_and_reports_truncation(root, tmp_path, monkeypatch, capsys):
+    prefix, _, _ = exported(root, "cls")
+    source = write(tmp_path / "in.txt", "the film was great !\n\n" + " ".join(TEXTS * 4) + "\nbad\n")
+    output = tmp_path / "preds.jsonl"
+    code, out, err = run_predict(
+        [
+            "--model",
+            prefix,
+            "--input",
+            source,
+            "--output",
+            str(output),
+            "--max_seq_len",
+            "16",
+            "--threads",
+            "1",
+        ],
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0 and out == ""
+    lines = output.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3 and all(set(json.loads(line)) == {"label", "probs"} for line in lines)
+    assert (
+        "3 examples" in err
+        and "1 truncated to max_seq_len (lines 3)" in err
+        and "1 blank lines skipped" in err
+    )
+    assert [name for name in os.listdir(tmp_path) if name.startswith(".")] == []
+
+
+def test_cli_malformed_line_exits_2_and_writes_nothing(root, tmp_path, monkeypatch, capsys):
+    prefix, _, _ = exported(root, "cls")
+    source = write(tmp_path / "in.jsonl", '{"text_a": "good"}\n{"text_a": "bad",}\n')
+    output = tmp_path / "preds.jsonl"
+    code, out, err = run_predict(
+        ["--model", prefix, "--input", source, "--output", str(output)], monkeypatch, capsys
+    )
+    assert code == 2 and out == ""
+    assert (
+        err.strip()
+        == f"error: {source}: line 2: invalid JSON (Expecting property name enclosed in double quotes at column 18)"
+    )
+    assert os.listdir(tmp_path) == ["in.jsonl"]
+
+
+def test_cli_empty_input_exits_2(root, tmp_path, monkeypatch, capsys):
+    prefix, _, _ = exported(root, "reg")
+    code, out, err = run_predict(
+        ["--model", prefix, "--input", write(tmp_path / "e.jsonl", "\n")], monkeypatch, capsys
+    )
+    assert code == 2 and out == "" and "e.jsonl: no input lines" in err and "Traceback" not in err
+
+
+def test_cli_model_folder_problems_exit_2(root, tmp_path, monkeypatch, capsys):
+    prefix, _, _ = exported(root, "ner")
+    source = write(tmp_path / "in.txt", "john smith\n")
+
+    no_meta = copy_export(prefix, str(tmp_path / "no_meta"))
+    os.remove(no_meta + META_SUFFIX)
+    code, _, err = run_predict(["--model", no_meta, "--input", source], monkeypatch, capsys)
+    assert code == 2 and "inference.predictor.json: not found (an incomplete export" in err
+
+    no_labels = copy_export(prefix, str(tmp_path / "no_labels"))
+    with open(no_labels + META_SUFFIX, encoding="utf-8") as f:
+        meta = json.load(f)
+    meta["labels"] = None
+    with open(no_labels + META_SUFFIX, "w", encoding="utf-8") as f:
+        json.dump(meta, f)
+    code, _, err = run_predict(["--model", no_labels, "--input", source], monkeypatch, capsys)
+    assert code == 2 and "no label map (key 'labels')" in err
+
+    no_vocab = copy_export(prefix, str(tmp_path / "no_vocab"))
+    os.remove(os.path.join(tmp_path / "no_vocab", "vocab.txt"))
+    code, _, err = run_predict(["--model", no_vocab, "--input", source], monkeypatch, capsys)
+    assert code == 2 and "no vocab.txt" in err
+
+    other_vocab = copy_export(prefix, str(tmp_path / "other_vocab"))
+    with open(os.path.join(tmp_path / "other_vocab", "vocab.txt"), "a", encoding="utf-8") as f:
+        f.write("extra\n")
+    code, _, err = run_predict(["--model", other_vocab, "--input", source], monkeypatch, capsys)
+    assert code == 2 and "differs from the vocabulary this model was exported with" in err
+
+
+# ============================================================================================ real data
+def test_real_sst2_and_chnsenticorp_end_to_end(shared_data, tmp_path):
+    """Exports and predicts through both CLIs on real dev rows (random weights: labels are arbitrary)."""
+    rows = (
+        open(os.path.join(shared_data, "glue", "SST-2", "dev.tsv"), encoding="utf-8")
+        .read()
+        .splitlines()[1:41]
+    )
+    sst = tmp_path / "sst2.jsonl"
+    sst.write_text("".join(json.dumps({"text_a": r.split("\t")[0]}) + "\n" for r in rows), encoding="utf-8")
+    zh_rows = (
+        open(os.path.join(shared_data, "clue", "chnsenticorp", "dev.tsv"), encoding="utf-8")
+        .read()
+        .splitlines()[:31]
+    )
+    zh = tmp_path / "chnsenticorp.tsv"  # header label<TAB>text_a, as in the benchmark file
+    zh.write_text("\n".join(zh_rows) + "\n", encoding="utf-8")
+
+    for name, vocab, source, count, max_len in (
+        ("en", "vocab_en.txt", sst, 40, 128),
+        ("zh", "vocab_zh.txt", zh, 30, 64),
+    ):
+        directory, model, tokenizer = build_checkpoint(
+            str(tmp_path / name),
+            "cls",
+            vocab_file=os.path.join(shared_data, "ernie_official", vocab),
+            max_position_embeddings=128,
+        )
+        export = subprocess.run(
+            [
+                sys.executable,
+                "tools/export.py",
+                "--model_dir",
+                directory,
+                "--output",
+                str(tmp_path / f"exp-{name}") + "/",
+                "--max_seq_len",
+                str(max_len),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
+        assert export.returncode == 0, export.stderr
+        output = tmp_path / f"{name}.jsonl"
+        done = subprocess.run(
+            [
+                sys.executable,
+                "tools/predict.py",
+                "--model",
+                str(tmp_path / f"exp-{name}"),
+                "--input",
+                str(source),
+                "--output",
+                str(output),
+                "--batch_size",
+                "8",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"wrote {count} lines" in done.stderr
+        lines = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+        assert len(lines) == count
+        texts = (
+            [json.loads(x)["text_a"] for x in sst.read_text().splitlines()]
+            if name == "en"
+            else [r.split("\t")[1] for r in zh_rows[1:]]
+        )
+        for result, text in list(zip(lines, texts))[:5]:
+            assert result["label"] in ("neg", "neu", "pos") and abs(sum(result["probs"]) - 1) < 1e-6
+            (logits,), _ = dygraph(model, tokenizer, text, max_length=max_len)
+            assert np.abs(np.array(result["probs"]) - softmax(logits)).max() <= TOL
+        if name == "zh":
+            assert (
+                "truncated to max_seq_len" in done.stderr and " 0 truncated" not in done.stderr
+            )  # long reviews
+
+
+def test_real_msra_ner_and_cmrc2018_spans_point_into_the_text(shared_data, tmp_path):
+    vocab = os.path.join(shared_data, "ernie_official", "vocab_zh.txt")
+    lines = (
+        open(os.path.join(shared_data, "clue", "msra_ner", "dev.tsv"), encoding="utf-8")
+        .read()
+        .splitlines()[1:21]
+    )
+    texts = [line.split("\t")[0] for line in lines]
+    directory, model, tokenizer = build_checkpoint(str(tmp_path / "ner"), "ner", vocab_file=vocab)
+    export_model(directory, str(tmp_path / "ner-export" / "inference"), max_seq_len=64)
+    results = Predictor(str(tmp_path / "ner-export"), threads=1, batch_size=8).predict(
+        [Example(line=k, text_a=t) for k, t in enumerate(texts)]
+    )
+    assert len(results) == 20 and sum(len(r["entities"]) for r in results) > 0
+    for result, text in zip(results, texts):
+        for entity in result["entities"]:
+            assert (
+                entity["type"] in ("PER", "LOC") and entity["text"] == text[entity["start"] : entity["end"]]
+            )
+            assert 0 <= entity["start"] < entity["end"] <= len(text)
+
+    with open(os.path.join(shared_data, "clue", "cmrc2018", "cmrc2018_dev.json"), encoding="utf-8") as f:
+        data = json.load(f)["data"]
+    examples = []
+    for article in data[:3]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"][:2]:
+                examples.append(
+                    Example(
+                        line=len(examples), question=qa["question"], context=paragraph["context"], id=qa["id"]
+                    )
+                )
+    directory, _, _ = build_checkpoint(str(tmp_path / "qa"), "qa", vocab_file=vocab)
+    export_model(directory, str(tmp_path / "qa-export" / "inference"), max_seq_len=64)
+    predictor = Predictor(
+        str(tmp_path / "qa-export"), threads=1, batch_size=16, doc_stride=32, max_answer_len=20
+    )
+    results = predictor.predict(examples)
+    assert predictor.stats.split_contexts > 0  # real paragraphs are longer than one 64-token window
+    for result, example in zip(results, examples):
+        answer = result["answer"]
+        assert result["id"] == example.id
+        assert answer["text"] == example.context[answer["start"] : answer["end"]] and answer["text"]
+        assert isinstance(answer["score"], float)
