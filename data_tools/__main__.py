@@ -1,4 +1,4 @@
-"""``python -m data_tools build|inspect|verify``: a thin CLI over ``build.build_shards`` and ``inspect``."""
+"""``python -m data_tools build|inspect|verify|vocab``: a thin CLI over ``build``, ``inspect`` and ``vocab``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from .build import LANGUAGE_TASKS, build_shards, summary
 from .inspect import inspect, verify_shards
 from .shards import ALL_TASKS
 from .sources import FORMATS
+from .vocab import build_vocab, write_vocab
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,6 +92,18 @@ def _parser() -> argparse.ArgumentParser:
         description="Re-hash every shard file and check indexes and label values.",
     )
     check.add_argument("dir", help="shard directory")
+
+    vocab = commands.add_parser(
+        "vocab",
+        help="make a vocabulary from a corpus",
+        description="Write a WordPiece vocabulary (specials, every character, frequent words) for text files.",
+    )
+    vocab.add_argument(
+        "--input", nargs="+", required=True, metavar="FILE", help="UTF-8 text files (.tsv: text columns)"
+    )
+    vocab.add_argument("--output", required=True, help="vocabulary file to write")
+    vocab.add_argument("--max-size", type=int, default=8000, help="at most this many tokens (default 8000)")
+    vocab.add_argument("--cased", action="store_true", help="do not lower-case")
     return parser
 
 
@@ -119,6 +132,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"shards in {args.output}", file=sys.stderr)
     elif args.command == "inspect":
         print(inspect(args.dir, samples=args.samples, tasks=args.task, vocab=args.vocab, seed=args.seed))
+    elif args.command == "vocab":
+        tokens = build_vocab(args.input, max_size=args.max_size, do_lower_case=not args.cased)
+        write_vocab(tokens, args.output)
+        print(f"{len(tokens)} tokens in {args.output}", file=sys.stderr)
     else:
         manifest = verify_shards(args.dir)
         print(f"ok: {args.dir}: {len(manifest['files'])} files, tasks {', '.join(manifest['tasks'])}")
