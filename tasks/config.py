@@ -66,6 +66,14 @@ def pretrain_defaults() -> dict[str, Any]:
                 "logging_steps": 10,
                 "eval_steps": 500,  # 0: evaluate only at the end
                 "eval_batch_size": 32,
+                # If set, must equal micro_batch_size x accumulate_steps x ranks; accumulate_steps
+                # may then be left at 1 and is derived (the global batch stays fixed across cluster sizes).
+                "global_batch_size": None,
+                "keep_checkpoints": 3,  # the last K checkpoints are kept (0: all)
+                "amp": None,  # float16 | bfloat16 (GPU); ignored with a warning on CPU
+                "amp_level": "O1",  # O1: autocast white-listed ops; O2: fp16/bf16 weights with fp32 master copies
+                "recompute": False,  # recompute each layer's activations in the backward pass (memory for compute)
+                "visualdl": True,  # scalars under output_dir/visualdl when VisualDL is installed
             },
             "tasks": {},
             "stages": [],
@@ -158,8 +166,17 @@ def validate_pretrain_config(config: dict[str, Any], source: str = "config") -> 
         )
     for key in ("micro_batch_size", "accumulate_steps", "logging_steps", "eval_batch_size"):
         _int(config, "trainer", key, source, 1)
-    for key in ("save_steps", "eval_steps"):
+    for key in ("save_steps", "eval_steps", "keep_checkpoints"):
         _int(config, "trainer", key, source, 0)
+    if trainer["global_batch_size"] is not None:
+        _int(config, "trainer", "global_batch_size", source, 1)
+    if trainer["amp"] not in (None, False, "float16", "bfloat16"):
+        raise _bad(source, "trainer.amp", f"must be null, float16 or bfloat16, got {trainer['amp']!r}")
+    if trainer["amp_level"] not in ("O1", "O2"):
+        raise _bad(source, "trainer.amp_level", f"must be O1 or O2, got {trainer['amp_level']!r}")
+    for key in ("recompute", "visualdl"):
+        if not isinstance(trainer[key], bool):
+            raise _bad(source, f"trainer.{key}", f"must be true or false, got {trainer[key]!r}")
     _number(config, "optimizer", "learning_rate", source, 0.0)
     _number(config, "optimizer", "weight_decay", source, 0.0)
     _number(config, "optimizer", "warmup", source, 0.0)

@@ -70,6 +70,41 @@ def _longest_prefix(key: str, names) -> str:
     return best
 
 
+def resolve_accumulation(trainer: dict[str, Any], world_size: int, source: str = "config") -> int:
+    """``accumulate_steps``, derived from ``global_batch_size`` when that is set."""
+    micro, accumulate, wanted = (
+        trainer["micro_batch_size"],
+        trainer["accumulate_steps"],
+        trainer["global_batch_size"],
+    )
+    if wanted is None:
+        return accumulate
+    per_pass = micro * world_size
+    if wanted % per_pass:
+        raise ConfigError(
+            f"{source}: key 'trainer.global_batch_size' ({wanted}) is not a multiple of "
+            f"micro_batch_size x ranks ({micro} x {world_size})"
+        )
+    if accumulate not in (1, wanted // per_pass):
+        raise ConfigError(
+            f"{source}: key 'trainer.accumulate_steps' ({accumulate}) disagrees with global_batch_size {wanted} "
+            f"= {micro} x {wanted // per_pass} x {world_size} ranks"
+        )
+    return wanted // per_pass
+
+
+def _amp_dtype(requested: Optional[str]) -> Optional[str]:
+    """The AMP dtype to use: mixed precision is a GPU option, so it is off (with a warning) on CPU."""
+    if not requested:
+        return None
+    import paddle
+
+    if not paddle.is_compiled_with_cuda() or paddle.device.cuda.device_count() == 0:
+        logger.warning("trainer.amp=%s ignored: no GPU (mixed precision is a GPU option)", requested)
+        return None
+    return requested
+
+
 def to_tensors(batch: Batch) -> dict[str, Any]:
     import paddle
 
@@ -84,8 +119,9 @@ class Pretrainer:
         self.rank, self.world_size = distributed.rank(), distributed.world_size()
         trainer = config["trainer"]
         self.micro_batch_size = trainer["micro_batch_size"]
-        self.accumulate_steps = trainer["accumulate_steps"]
+        self.accumulate_steps = resolve_accumulation(trainer, self.world_size, source)
         self.samples_per_step = self.micro_batch_size * self.accumulate_steps * self.world_size
+        self.amp_dtype = _amp_dtype(trainer["amp"])
 
         # Cheap checks, in order: model config and task ids, vocabulary, then every shard manifest.
         self.model_config = build_model_config(config, source)
@@ -150,6 +186,7 @@ class Pretrainer:
         else:
             self.model = ErnieForPretraining(self.model_config, heads)
         distributed.broadcast_parameters(self.model)
+        self.model.ernie.encoder.enable_recompute = self.config["trainer"]["recompute"]
         self.model.train()
         opt = self.config["optimizer"]
         self.optimizer, self.scheduler = build_optimizer(
@@ -163,7 +200,26 @@ class Pretrainer:
             beta2=opt["beta2"],
             epsilon=opt["epsilon"],
         )
+        self.scaler = None
+        if self.amp_dtype:
+            import paddle
+
+            if self.config["trainer"]["amp_level"] == "O2":
+                self.model, self.optimizer = paddle.amp.decorate(
+                    self.model, self.optimizer, level="O2", dtype=self.amp_dtype
+                )
+            if self.amp_dtype == "float16":  # bf16 has fp32's range: no loss scaling needed
+                self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**15)
         self._create_optimizer_state()
+
+    def _autocast(self):
+        import contextlib
+
+        import paddle
+
+        if not self.amp_dtype:
+            return contextlib.nullcontext()
+        return paddle.amp.auto_cast(level=self.config["trainer"]["amp_level"], dtype=self.amp_dtype)
 
     def _create_optimizer_state(self) -> None:
         """Create every parameter's Adam moments now rather than at its first gradient.
@@ -213,15 +269,23 @@ class Pretrainer:
         loss_sum = correct = tokens = 0.0
         for batch in batches:
             tensors = to_tensors(batch)
-            logits = task.forward(self.model, tensors)
+            with self._autocast():
+                logits = task.forward(self.model, tensors)
+            if self.amp_dtype:
+                logits = logits.astype("float32")  # the loss in fp32
             summed, stats = task.loss_and_stats(logits, tensors)
-            (summed / denominator).backward()
+            loss = summed / denominator
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
             loss_sum += stats["loss_sum"]
             correct += stats["correct"]
             tokens += float(batch["attention_mask"].sum())
         distributed.all_reduce_gradients([p for p in self.model.parameters() if p.grad is not None])
         learning_rate = float(self.optimizer.get_lr())
-        self.optimizer.step()
+        if self.scaler:  # unscales, and skips the update when a gradient overflowed
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         self.scheduler.step()
         self.optimizer.clear_grad(set_to_zero=False)
 
@@ -327,11 +391,14 @@ class Pretrainer:
                 continue
             generated = _longest_prefix(key, structured)
             optimizer_state[structured[generated] + key[len(generated) :]] = value
-        return {
+        state = {
             "controller": self.controller.state_dict(),
             "optimizer": optimizer_state,
             "scheduler": self.scheduler.state_dict(),
         }
+        if self.scaler:
+            state["scaler"] = self.scaler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.controller.load_state_dict(state["controller"])
@@ -346,6 +413,8 @@ class Pretrainer:
         optimizer_state["LR_Scheduler"] = state["scheduler"]
         self.optimizer.set_state_dict(optimizer_state)
         self.scheduler.set_state_dict(state["scheduler"])
+        if self.scaler and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
 
     def save_pretrained(self, path: str) -> None:
         """The model (PaddleNLP layout, task heads included) and the tokenizer files."""

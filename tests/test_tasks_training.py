@@ -162,3 +162,43 @@ def test_state_dict_resume_gives_the_uninterrupted_weights(toy, tmp_path):
     got = resumed.model.state_dict()
     for key, value in reference.model.state_dict().items():
         np.testing.assert_allclose(got[key].numpy(), value.numpy(), atol=1e-6, err_msg=key)
+
+
+def test_recompute_trains_the_same_weights(toy):
+    tasks = ["knowledge_masking", "sentence_reordering"]
+    runs = []
+    for recompute in ("false", "true"):
+        trainer = Pretrainer(make_config(toy, [f"trainer.recompute={recompute}"], tasks=tasks))
+        assert trainer.model.ernie.encoder.enable_recompute is (recompute == "true")
+        for _ in range(4):
+            trainer.train_step()
+        runs.append({k: v.numpy() for k, v in trainer.model.state_dict().items()})
+    for key, value in runs[0].items():
+        np.testing.assert_allclose(runs[1][key], value, atol=1e-6, err_msg=key)
+
+
+def test_global_batch_size_derives_accumulation_or_names_the_key():
+    from ernie.config import ConfigError
+    from tasks.trainer import resolve_accumulation
+
+    def trainer(micro, accumulate, wanted):
+        return {"micro_batch_size": micro, "accumulate_steps": accumulate, "global_batch_size": wanted}
+
+    assert resolve_accumulation(trainer(4, 3, None), world_size=2) == 3
+    assert resolve_accumulation(trainer(4, 1, 32), world_size=2) == 4  # 32 = 4 x 4 x 2
+    assert resolve_accumulation(trainer(4, 4, 32), world_size=2) == 4
+    with pytest.raises(ConfigError, match=r"'trainer.global_batch_size' \(36\) is not a multiple of .* \(4 x 2\)"):
+        resolve_accumulation(trainer(4, 1, 36), world_size=2)
+    with pytest.raises(ConfigError, match="'trainer.accumulate_steps' \\(2\\) disagrees"):
+        resolve_accumulation(trainer(4, 2, 32), world_size=2)
+
+
+def test_amp_is_a_gpu_option_and_is_off_on_cpu(toy, caplog):
+    if paddle.is_compiled_with_cuda():
+        pytest.skip("CPU behaviour")
+    with caplog.at_level("WARNING", logger="ernie.pretrain"):
+        trainer = Pretrainer(make_config(toy, ["trainer.amp=float16"], tasks=["knowledge_masking"]))
+    assert trainer.amp_dtype is None and trainer.scaler is None
+    assert "trainer.amp=float16 ignored: no GPU" in caplog.text
+    with pytest.raises(Exception, match="'trainer.amp' must be null, float16 or bfloat16"):
+        make_config(toy, ["trainer.amp=fp8"], tasks=["knowledge_masking"])
