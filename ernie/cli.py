@@ -11,9 +11,9 @@ Bad input ends with one line on stderr naming the file (and line or key), exit s
 from __future__ import annotations
 
 import copy
-import re
 import logging
 import os
+import re
 import sys
 from typing import Any, Callable, Iterable, Optional
 

@@ -183,7 +183,8 @@ def test_shipped_configs_parse_and_the_strategy_comparison_has_equal_budgets():
     }
     assert set(totals["ernie2_en.yaml"]) == set(totals["demo_en.yaml"]) == en
     assert set(totals["ernie2_zh.yaml"]) == set(totals["demo_zh.yaml"]) == zh
-    assert sum(totals["demo_en.yaml"].values()) <= 500 and sum(totals["demo_zh.yaml"].values()) <= 500
+    # The demos stay small (the 3-minute budget is checked by running one in test_pretrain.py).
+    assert sum(totals["demo_en.yaml"].values()) <= 600 and sum(totals["demo_zh.yaml"].values()) <= 600
 
 
 @pytest.fixture
