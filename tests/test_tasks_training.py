@@ -187,7 +187,9 @@ def test_global_batch_size_derives_accumulation_or_names_the_key():
     assert resolve_accumulation(trainer(4, 3, None), world_size=2) == 3
     assert resolve_accumulation(trainer(4, 1, 32), world_size=2) == 4  # 32 = 4 x 4 x 2
     assert resolve_accumulation(trainer(4, 4, 32), world_size=2) == 4
-    with pytest.raises(ConfigError, match=r"'trainer.global_batch_size' \(36\) is not a multiple of .* \(4 x 2\)"):
+    with pytest.raises(
+        ConfigError, match=r"'trainer.global_batch_size' \(36\) is not a multiple of .* \(4 x 2\)"
+    ):
         resolve_accumulation(trainer(4, 1, 36), world_size=2)
     with pytest.raises(ConfigError, match="'trainer.accumulate_steps' \\(2\\) disagrees"):
         resolve_accumulation(trainer(4, 2, 32), world_size=2)
