@@ -72,19 +72,21 @@ class Report:
         self.notes: Counter = Counter()
         self.skipped: dict[str, dict[str, Any]] = {}
 
-    def skip(self, reason: str, file: str, line: int) -> None:
+    def skip(self, reason: str, file: str, line: int, detail: str = "") -> None:
+        """Count one skipped input under a fixed ``reason``; what varies (a byte, a value) is ``detail``
+        and goes with the example place, so that reasons stay a short list however varied the damage."""
         entry = self.skipped.setdefault(reason, {"count": 0, "examples": []})
         entry["count"] += 1
         if len(entry["examples"]) < EXAMPLES_PER_REASON:
-            entry["examples"].append(f"{file}:{line}")
+            entry["examples"].append(f"{file}:{line}" + (f" ({detail})" if detail else ""))
             if len(entry["examples"]) == 1:
-                log.warning("skipped %s:%d: %s", file, line, reason)
+                log.warning("skipped %s:%d: %s%s", file, line, reason, f" ({detail})" if detail else "")
 
     def merge(self, result: ChunkResult) -> None:
         self.read.update(result.counts)
         self.notes.update(result.notes)
-        for reason, file, line in result.skipped:
-            self.skip(reason, file, line)
+        for skipped in result.skipped:
+            self.skip(*skipped)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -246,6 +248,7 @@ def build_shards(
                 entry["classes"] = ["0", "1", "2"]
                 entry["class_counts"] = _class_counts(writer, entry["classes"])
             task_entries[task] = entry
+        _check_not_empty(task_entries, inputs, ir, report)
         manifest = {
             "tool": "data_tools",
             "version": __version__,
@@ -283,6 +286,21 @@ def build_shards(
     finally:
         _PROCESSOR = None
     return manifest
+
+
+def _check_not_empty(entries: dict[str, dict], inputs: list[str], ir: list[str], report: Report) -> None:
+    """A build that keeps nothing of its input is an error, not an empty success; one empty task is a
+    warning (a small corpus may hold no discourse pair), and the manifest shows its zero."""
+    skipped = sum(entry["count"] for entry in report.skipped.values())
+    why = f" ({skipped:,} inputs skipped: {', '.join(sorted(report.skipped))})" if skipped else ""
+    if ir and entries.get("ir_relevance", {}).get("sequences", 1) == 0:
+        raise UsageError(f"{', '.join(ir)}: no usable query-title row{why}")
+    text_tasks = [t for t in entries if t != "ir_relevance"]
+    if inputs and text_tasks and all(entries[t]["sequences"] == 0 for t in text_tasks):
+        raise UsageError(f"{', '.join(inputs)}: no usable text{why}")
+    for task in text_tasks:
+        if entries[task]["sequences"] == 0:
+            log.warning("%s: no samples in this corpus (its shard is empty)", task)
 
 
 def _all_chunks(

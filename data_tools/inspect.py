@@ -70,20 +70,21 @@ def render_units(tokens: list[str], labels: np.ndarray) -> str:
 
 
 def render_marked(tokens: list[str], labels: np.ndarray, kind: str) -> str:
+    """Token labels made visible on whole words (every piece of a word carries the word's label):
+    ``cap`` upper-cases the word's first letter, ``tdr`` puts the word in ``*...*``, IGNORE in ``<...>``."""
+    values = labels.tolist()
     shown = []
-    for token, label in zip(tokens, labels.tolist()):
-        if label == IGNORE:
-            shown.append(f"<{token}>")
-        elif kind == "cap" and label == 1:
-            shown.append(
-                token[:2] + token[2:3].upper() + token[3:]
-                if token.startswith("##")
-                else token[:1].upper() + token[1:]
-            )
-        elif kind == "tdr" and label == 1:
-            shown.append(f"*{token}*")
-        else:
-            shown.append(token)
+    for k, (token, label) in enumerate(zip(tokens, values)):
+        piece = token.startswith("##") and len(token) > 2
+        word_ends = k + 1 == len(tokens) or not tokens[k + 1].startswith("##")
+        text = token[2:] if piece else token
+        if label == 1 and kind == "cap" and not piece:
+            text = text[:1].upper() + text[1:]
+        opener, closer = {IGNORE: ("<", ">"), 1: ("*", "*") if kind == "tdr" else ("", "")}.get(
+            label, ("", "")
+        )
+        text = ("" if piece else opener) + text + (closer if word_ends else "")
+        shown.append("##" + text if piece else text)
     return join_tokens(shown)
 
 

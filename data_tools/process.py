@@ -80,7 +80,7 @@ class ChunkResult:
     corpus: Optional[dict[str, Any]] = None  # ids, lengths, doc_sizes, fields{name: uint8}
     pairs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # task -> ids, lengths, labels
     counts: Counter = field(default_factory=Counter)
-    skipped: list[tuple[str, str, int]] = field(default_factory=list)  # (reason, file, line)
+    skipped: list[tuple] = field(default_factory=list)  # (reason, file, line[, detail])
     notes: Counter = field(default_factory=Counter)
     progress: int = 0
 
@@ -162,7 +162,7 @@ class Processor:
                 try:
                     record = json.loads(text)
                 except json.JSONDecodeError as exc:
-                    skip.append((f"invalid JSON ({exc.msg})", chunk.file, line))
+                    skip.append(("invalid JSON", chunk.file, line, exc.msg))
                     continue
                 value = record.get(self.settings.text_key) if isinstance(record, dict) else None
                 if not isinstance(value, str):
@@ -457,15 +457,18 @@ class Processor:
             if len(parts) != 3:
                 result.skipped.append(
                     (
-                        f"IR row with {len(parts)} fields (expected query<TAB>title<TAB>label)",
+                        "IR row without 3 fields (query<TAB>title<TAB>label)",
                         chunk.file,
                         line,
+                        f"{len(parts)} fields",
                     )
                 )
                 continue
             query, title, label = parts[0].strip(), parts[1].strip(), parts[2].strip()
             if label not in IR_LABELS:
-                result.skipped.append((f"bad IR label {label[:20]!r} (expected 0, 1 or 2)", chunk.file, line))
+                result.skipped.append(
+                    ("bad IR label (expected 0, 1 or 2)", chunk.file, line, f"label {label[:20]!r}")
+                )
                 continue
             if not query or not title:
                 result.skipped.append(("IR row with an empty query or title", chunk.file, line))
@@ -519,7 +522,12 @@ class Processor:
             parts = text.strip().split(";")
             if len(parts) != 5:
                 result.skipped.append(
-                    (f"ERNIE 1.0 line with {len(parts)} fields (expected 5)", chunk.file, line)
+                    (
+                        "ERNIE 1.0 line without 5 ';'-separated fields",
+                        chunk.file,
+                        line,
+                        f"{len(parts)} fields",
+                    )
                 )
                 continue
             try:

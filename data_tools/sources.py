@@ -32,7 +32,7 @@ from .process import Chunk
 FORMATS = ("auto", "lines", "docs", "jsonl", "ernie1")
 _ERNIE1_LINE = re.compile(rb"^[\d ]+;[\d ]+;[\d ]+;[-\d ]+;\s*\d+\s*$")
 
-Skip = Callable[[str, str, int], None]  # (reason, file, line)
+Skip = Callable[..., None]  # (reason, file, line[, detail])
 
 
 def _is_gzip(path: str) -> bool:
@@ -92,7 +92,7 @@ def decoded_lines(reader: InputFile, skip: Skip) -> Iterator[tuple[int, str]]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            skip(f"invalid UTF-8 (byte {exc.start + 1})", reader.path, number)
+            skip("invalid UTF-8", reader.path, number, f"byte {exc.start + 1}")
             continue
         if number == 1 and text.startswith("\ufeff"):
             text = text[1:]

@@ -200,7 +200,16 @@ def load_weights_into(model, path: str, strict: bool = True, verbose: bool = Tru
     import paddle
 
     state, source, converted_from = read_state_dict(path)
+    task_key = "embeddings.task_type_embeddings.weight"
+    official_task_embedding_dropped = False
+    if converted_from and task_key in state and not model.config.use_task_id:
+        # As tools/convert_checkpoint.py does: the released configs have no use_task_id, so the official
+        # fine-tuning ran without the task embedding that the released weights carry.
+        del state[task_key]
+        official_task_embedding_dropped = True
     usable, report = adapt_state_dict(model, state, source=source)
+    if official_task_embedding_dropped:
+        report.dropped_keys.append("task_embedding (use_task_id is off in the config)")
     report.converted_from = converted_from
     if strict and report.errors:
         raise CheckpointError(
@@ -275,16 +284,25 @@ _DYGRAPH_RULES = [
     (r"pooler\.(weight|bias)", r"pooler.dense.\1"),
     (r"mlm\.(weight|bias)", r"cls.predictions.transform.\1"),
     (r"mlm_ln\.(weight|bias)", r"cls.predictions.layer_norm.\1"),
-    (r"mlm_bias", "cls.predictions.decoder_bias"),
-    (r"classifier\.(weight|bias)", r"classifier.\1"),
+    (r"mlm_bias|bias", "cls.predictions.decoder_bias"),  # `bias` before commit bd78ec6 renamed it
+    (r"classifier\.(weight|bias)|cls_fc\.(weight|bias)", r"classifier.\1\2"),  # cls_fc before 54b70b9
 ]
 
 # Optimizer state, LR counters and the NSP head: present in official files, no place in ours.
 _OFFICIAL_SKIP = re.compile(
     r".*(_moment[12]_\d+|_beta[12]_pow_acc_\d+|\.master)$|^learning_rate_\d+$|^@LR_DECAY_COUNTER@$|"
     r"^scheduled_learning_rate$|^loss_scaling_\d+$|^num_(bad|good)_steps_\d+$|"
-    r"^(next_sent_fc|nsp_fc)\.[wb]_0$|^pooler_heads\.\d+\.nsp\.(weight|bias)$|^mask_lm_out_fc\.w_0$"
+    r"^(next_sent_fc|nsp_fc)\.[wb]_0$|^pooler_heads\.\d+\.nsp\.(weight|bias)$|"
+    # ERNIE 2.0's static per-task sentence heads (get_task_output): ours are built by tasks/.
+    r"^\w+_fc\.[wb]_0$"
 )
+
+
+HEAD_ARCHITECTURES = {
+    "sequence": "ErnieForSequenceClassification",
+    "token": "ErnieForTokenClassification",
+    "qa": "ErnieForQuestionAnswering",
+}
 
 
 def official_naming_style(state: dict) -> Optional[str]:
@@ -327,6 +345,15 @@ def convert_official_state_dict(state: dict) -> tuple[dict, list[str]]:
             (skipped if _OFFICIAL_SKIP.match(key) else unknown).append(key)
     if unknown:
         raise CheckpointError(f"unknown {style} parameter names: {_short(sorted(unknown))}")
+    if "mask_lm_out_fc.w_0" in skipped:
+        # weight_sharing=False: an MLM output matrix of its own, which our tied head cannot hold. The
+        # encoder converts; the MLM head is left out whole rather than half-converted.
+        dropped = sorted(k for k in converted if k.startswith("cls.predictions."))
+        for key in dropped:
+            del converted[key]
+        skipped.append(
+            f"the MLM head ({len(dropped)} tensors): untied mask_lm_out_fc.w_0 (weight_sharing=False)"
+        )
     return converted, skipped
 
 
@@ -416,6 +443,7 @@ def convert_official_checkpoint(
     vocab_file: Optional[str] = None,
     use_task_id: str = "auto",
     do_lower_case: bool = True,
+    head: str = "auto",
 ) -> dict:
     """Write an official ERNIE checkpoint (static ``params/`` dir or dygraph ``saved_weights.pdparams``)
     as a checkpoint directory in our (PaddleNLP) layout. Returns a summary dict.
@@ -423,6 +451,11 @@ def convert_official_checkpoint(
     ``use_task_id``: ``auto`` follows the config (the released configs have no ``use_task_id``, so the
     official fine-tuning ran without the task embedding, and it is dropped), ``yes`` keeps the task
     embedding and turns it on, ``no`` drops it.
+
+    ``head``: which model the ``classifier`` weights belong to. ``auto`` reads it from the static names
+    (``cls_mrc*`` question answering, ``cls_seq_label_out*`` tagging, else sequence classification); the
+    dygraph demos call every head ``classifier``, so a dygraph QA or tagging checkpoint needs
+    ``qa`` or ``token``.
     """
     import shutil
     import tempfile
@@ -465,6 +498,8 @@ def convert_official_checkpoint(
     config = ErnieConfig.from_json_file(config_path)
 
     has_task = "embeddings.task_type_embeddings.weight" in state
+    if head != "auto" and head not in HEAD_ARCHITECTURES:
+        raise CheckpointError(f"head must be auto, {', '.join(HEAD_ARCHITECTURES)}; got {head!r}")
     if use_task_id not in ("auto", "yes", "no"):
         raise CheckpointError(f"use_task_id must be auto, yes or no, got {use_task_id!r}")
     keep_task = has_task and (use_task_id == "yes" or (use_task_id == "auto" and config.use_task_id))
@@ -485,13 +520,23 @@ def convert_official_checkpoint(
         architecture = "ErnieForPretraining"
     elif "classifier.weight" in state:
         classes = state["classifier.weight"].shape[1]
-        if any(k.startswith("cls_mrc") for k in raw):
-            architecture = "ErnieForQuestionAnswering"
-        else:
+        if head == "auto":
+            head = (
+                "qa"
+                if any(k.startswith("cls_mrc") for k in raw)
+                else "token"
+                if any(k.startswith("cls_seq_label_out") for k in raw)
+                else "sequence"
+            )
+        if head == "qa" and classes != 2:
+            raise CheckpointError(
+                f"{weights}: a question-answering head has 2 outputs, classifier has {classes}"
+            )
+        if head != "qa":
             config = config.replace(num_labels=classes)
-            # The static sequence-labelling head has its own name; the others read as sentence classifiers.
-            tagging = any(k.startswith("cls_seq_label_out") for k in raw)
-            architecture = "ErnieForTokenClassification" if tagging else "ErnieForSequenceClassification"
+        architecture = HEAD_ARCHITECTURES[head]
+    elif head != "auto":
+        raise CheckpointError(f"{weights}: head={head} but the checkpoint has no classifier weights")
 
     # Shapes must agree with the config before anything is written.
     expected = {

@@ -116,6 +116,11 @@ class ErnieConfig:
             raise bad("pool_act", f"only 'tanh' is supported, got {self.pool_act!r}")
 
     # ------------------------------------------------------------------ dict / JSON
+    @classmethod
+    def override_keys(cls) -> frozenset[str]:
+        """Keys a ``model.<key>`` override of a training config may set (a typo must not pass silently)."""
+        return frozenset(f.name for f in dataclasses.fields(cls)) - {"extra"}
+
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads

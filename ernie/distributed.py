@@ -56,12 +56,16 @@ def init_distributed(seed: int | None = None) -> tuple[int, int]:
 
 
 def all_reduce_gradients(parameters: Iterable[paddle.Tensor]) -> None:
-    """Average the gradients over ranks (bucketed, one all-reduce per bucket)."""
+    """Sum the gradients over ranks (bucketed, one all-reduce per bucket).
+
+    A sum, not a mean: callers divide each rank's loss by the count of the whole global batch, so
+    the summed gradient is the global batch mean however the batch is split over ranks.
+    """
     if world_size() <= 1:
         return
-    from paddle.distributed.fleet.utils.hybrid_parallel_util import fused_allreduce_gradients
+    from paddle.distributed.fleet.utils.hybrid_parallel_util import fused_allreduce_gradients_with_group
 
-    fused_allreduce_gradients(list(parameters), None)
+    fused_allreduce_gradients_with_group(list(parameters), None, scale=1.0)
 
 
 def broadcast_parameters(model: paddle.nn.Layer) -> None:

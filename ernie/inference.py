@@ -992,6 +992,19 @@ def _write_lines(out: TextIO, results: Iterable[dict[str, Any]]) -> int:
     return count
 
 
+def check_output_path(output_path: Optional[str]) -> None:
+    """Refuse an output path that cannot become a file, before any work is done."""
+    if output_path in (None, "-"):
+        return
+    if os.path.isdir(output_path):
+        raise InferenceError(f"--output {output_path}: is a directory; name a file")
+    parent = os.path.dirname(os.path.abspath(output_path))
+    while not os.path.exists(parent):  # makedirs will create the missing part; what exists must be a dir
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise InferenceError(f"--output {output_path}: {parent} is not a directory")
+
+
 def predict_file(
     predictor: Predictor, input_path: str, output_path: Optional[str] = None, fmt: str = "auto"
 ) -> str:
@@ -1000,6 +1013,7 @@ def predict_file(
     The whole input is read and checked before anything is written; a file output appears only
     when complete.
     """
+    check_output_path(output_path)
     examples, read_stats = read_examples(input_path, predictor.head == QUESTION_ANSWERING, fmt)
     results = predictor.predict_stream(examples)
     if output_path in (None, "-"):
@@ -1036,6 +1050,7 @@ __all__ = [
     "Example",
     "read_examples",
     "predict_file",
+    "check_output_path",
     "decode_entities",
     "best_span",
     "softmax",

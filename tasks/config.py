@@ -109,6 +109,9 @@ def load_pretrain_config(
             partial: dict[str, Any] = {}
             set_path(partial, keys, value)
             config = merge_config(config, partial, f"--set {text}", FREE_SECTIONS)
+    # "{output_dir}" in data.dir keeps a demo's shards with its run, wherever --set output_dir puts it.
+    if isinstance(config["data"].get("dir"), str) and isinstance(config.get("output_dir"), str):
+        config["data"]["dir"] = config["data"]["dir"].replace("{output_dir}", config["output_dir"])
     validate_pretrain_config(config, source)
     return config
 
@@ -196,7 +199,10 @@ def task_options(config: dict[str, Any], source: str = "config") -> dict[str, di
     seen_ids: dict[int, str] = {}
     out: dict[str, dict[str, Any]] = {}
     for name, options in tasks.items():
-        cls = task_class(name, where="tasks")
+        try:
+            cls = task_class(name, where="tasks")
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
         options = {} if options is None else options
         if not isinstance(options, dict):
             raise _bad(source, f"tasks.{name}", f"must be a mapping of options, got {type(options).__name__}")
@@ -293,13 +299,16 @@ def build_model_config(config: dict[str, Any], source: str = "config") -> ErnieC
         raise _bad(source, key, f"names {path}, which does not exist")
     model_config = ErnieConfig.from_pretrained(path)
     if config.get("model"):
+        for name in config["model"]:
+            if name not in ErnieConfig.override_keys():
+                raise _bad(source, f"model.{name}", "is not a model config key")
         try:
             model_config = model_config.replace(**config["model"])
         except ConfigError as exc:
             raise ConfigError(f"{source}: section 'model': {exc}") from None
     options = task_options(config, source)
-    used = {task for stage in parse_stages(config, source) for task in stage.steps}
-    for name in used:
+    parse_stages(config, source)
+    for name in options:  # every defined task, used by a stage or not: a config is checked whole
         task_id = options[name]["task_id"]
         if task_id >= model_config.task_type_vocab_size:
             raise _bad(

@@ -206,7 +206,7 @@ class RunLog:
     ):
         self.main = main
         self.logging_steps = logging_steps
-        self.window: dict[str, Any] = window or {"tasks": {}, "tokens": 0}
+        self.window: dict[str, Any] = {**self.new_window(), **(window or {})}
         self.window_start = time.time()
         self.started = time.time()
         self.file = self.vdl = None
@@ -233,6 +233,10 @@ class RunLog:
             except Exception:  # VisualDL is optional (and its import can fail on its own dependencies)
                 self.vdl = None
 
+    @staticmethod
+    def new_window() -> dict[str, Any]:
+        return {"tasks": {}, "tokens": 0, "grad_norm": 0.0, "steps": 0}
+
     def _write(self, record: dict[str, Any]) -> None:
         if self.file:
             self.file.write(json.dumps(record) + "\n")
@@ -245,6 +249,8 @@ class RunLog:
         sums[1] += result.accuracy
         sums[2] += 1
         self.window["tokens"] += result.tokens
+        self.window["grad_norm"] += result.grad_norm
+        self.window["steps"] += 1
         if result.step % self.logging_steps and not last:
             return None
         elapsed = max(time.time() - self.window_start, 1e-9)
@@ -256,6 +262,7 @@ class RunLog:
             "loss": result.loss,
             "accuracy": result.accuracy,
             "lr": result.learning_rate,
+            "grad_norm": self.window["grad_norm"] / self.window["steps"],  # mean over the window
             "tasks": {
                 task: {"loss": loss / n, "accuracy": acc / n, "steps": n}
                 for task, (loss, acc, n) in sorted(self.window["tasks"].items())
@@ -267,10 +274,11 @@ class RunLog:
         self._write(record)
         if self.vdl:
             self.vdl.add_scalar("train/lr", result.learning_rate, result.step)
+            self.vdl.add_scalar("train/grad_norm", record["grad_norm"], result.step)
             for task, values in record["tasks"].items():
                 self.vdl.add_scalar(f"train/{task}/loss", values["loss"], result.step)
                 self.vdl.add_scalar(f"train/{task}/accuracy", values["accuracy"], result.step)
-        self.window = {"tasks": {}, "tokens": 0}
+        self.window = self.new_window()
         self.window_start = time.time()
         return record
 
@@ -363,15 +371,18 @@ def run_pretraining(
     save_steps, eval_steps = trainer_cfg["save_steps"], trainer_cfg["eval_steps"]
     metrics: dict[str, dict[str, float]] = {}
     last_saved = checkpoint
+    tokens_per_s = 0.0
     try:
         while not trainer.done:
             result = trainer.train_step()
             record = log.step(result, last=trainer.done)
+            if record:  # the rate is measured over a logging window; the bar shows the last one
+                tokens_per_s = record["tokens_per_s"]
             if bar:
                 bar.update(1)
                 bar.set_postfix_str(
                     f"{result.stage} {result.task} loss {result.loss:.3f} lr {result.learning_rate:.2e}"
-                    + (f" {record['tokens_per_s']:.0f} tok/s" if record else ""),
+                    + (f" {tokens_per_s:.0f} tok/s" if tokens_per_s else ""),
                     refresh=False,
                 )
             elif record and rank == 0:

@@ -54,9 +54,19 @@ class StepResult:
     samples: int  # global batch
     tokens: int  # non-padding tokens of the global batch
     count: int  # labelled items of the global batch
+    grad_norm: float = 0.0  # global L2 norm of the summed gradient, before clipping
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def global_norm(grads: list) -> float:
+    """L2 norm over all gradients, as ``ClipGradByGlobalNorm`` measures it (logged to catch divergence)."""
+    import paddle
+
+    if not grads:
+        return 0.0
+    return float(paddle.sqrt(paddle.add_n([paddle.sum(paddle.square(g.astype("float32"))) for g in grads])))
 
 
 def _longest_prefix(key: str, names) -> str:
@@ -279,9 +289,13 @@ class Pretrainer:
             loss_sum += stats["loss_sum"]
             correct += stats["correct"]
             tokens += float(batch["attention_mask"].sum())
-        distributed.all_reduce_gradients([p for p in self.model.parameters() if p.grad is not None])
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        distributed.all_reduce_gradients(params)
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)  # the norm and the clipping see true gradients
+        grad_norm = global_norm([p.grad for p in params])
         learning_rate = float(self.optimizer.get_lr())
-        if self.scaler:  # unscales, and skips the update when a gradient overflowed
+        if self.scaler:  # skips the update when a gradient overflowed
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
@@ -301,6 +315,7 @@ class Pretrainer:
             samples=plan.samples,
             tokens=int(tokens),
             count=int(global_count),
+            grad_norm=grad_norm,
         )
 
     def run(

@@ -11,8 +11,15 @@ import numpy as np
 import paddle
 import pytest
 
-from ernie import ErnieConfig, ErnieForPretraining, ErnieForSequenceClassification, ErnieModel
-from ernie.checkpoint import CheckpointError, read_fluid_tensor
+from ernie import (
+    ErnieConfig,
+    ErnieForPretraining,
+    ErnieForQuestionAnswering,
+    ErnieForSequenceClassification,
+    ErnieForTokenClassification,
+    ErnieModel,
+)
+from ernie.checkpoint import CheckpointError, convert_official_checkpoint, read_fluid_tensor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,6 +41,13 @@ def tiny(**extra) -> ErnieConfig:
 
 def state_numpy(model) -> dict:
     return {k: v.numpy() for k, v in model.state_dict().items()}
+
+
+def assert_same_weights(loaded, source) -> None:
+    """Every tensor of ``source`` arrived in ``loaded`` bit for bit."""
+    state = loaded.state_dict()
+    for key, value in state_numpy(source).items():
+        assert np.array_equal(state[key].numpy(), value), key
 
 
 def test_base_checkpoint_into_head_model_reports_the_new_head(tmp_path):
@@ -230,8 +244,7 @@ def test_convert_official_static_params_dir(tmp_path):
     loaded = ErnieForPretraining.from_pretrained(str(tmp_path / "ours"), verbose=False)
     assert loaded.load_report.errors == [] and loaded.load_report.new_head_keys == []
     assert loaded.config.use_task_id and loaded.config.type_vocab_size == 4
-    for key, value in state_numpy(source).items():
-        assert np.array_equal(loaded.state_dict()[key].numpy(), value), key
+    assert_same_weights(loaded, source)
 
 
 def test_convert_official_dygraph_weights_drops_task_embedding_by_default(tmp_path):
@@ -243,6 +256,7 @@ def test_convert_official_dygraph_weights_drops_task_embedding_by_default(tmp_pa
         names[k[len("ernie.") :] if k.startswith("ernie.") else k]: v for k, v in state_numpy(source).items()
     }
     state["pooler_heads.0.nsp.weight"] = np.zeros((32, 2), "float32")
+    state["task_emb.weight"] = np.ones((3, 32), "float32")  # released configs have no use_task_id: dropped
     folder = tmp_path / "dygraph"
     folder.mkdir()
     paddle.save(state, str(folder / "saved_weights.pdparams"))
@@ -254,6 +268,8 @@ def test_convert_official_dygraph_weights_drops_task_embedding_by_default(tmp_pa
 
     result = run_converter("--input", str(folder), "--output", str(tmp_path / "ours"), "--vocab", str(vocab))
     assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "task_embedding (use_task_id is off)" in summary["skipped"] and summary["use_task_id"] is False
     assert sorted(os.listdir(tmp_path / "ours")) == [
         "config.json",
         "model_state.pdparams",
@@ -263,8 +279,99 @@ def test_convert_official_dygraph_weights_drops_task_embedding_by_default(tmp_pa
     ]
     loaded = ErnieForPretraining.from_pretrained(str(tmp_path / "ours"), verbose=False)
     assert loaded.config.use_task_id is False and loaded.config.layer_norm_eps == 1e-5
+    assert_same_weights(loaded, source)
+
+
+@pytest.mark.parametrize(
+    "head, model_class, old_names",
+    [
+        ("qa", ErnieForQuestionAnswering, False),
+        ("token", ErnieForTokenClassification, False),
+        ("sequence", ErnieForSequenceClassification, True),
+    ],
+)
+def test_convert_dygraph_finetuned_heads(tmp_path, head, model_class, old_names):
+    # The dygraph demos name every head `classifier`: --head says which model it is. Checkpoints from
+    # before the renames use `cls_fc` for the classifier (and `bias` for the MLM bias).
+    paddle.seed(7)
+    config = tiny(intermediate_size=128, num_labels=7)
+    source = model_class(config)
+    names = official_dygraph_names(config)
+    state = {}
     for key, value in state_numpy(source).items():
+        bare = key[len("ernie.") :] if key.startswith("ernie.") else key
+        if bare.startswith("classifier."):
+            state[bare.replace("classifier", "cls_fc") if old_names else bare] = value
+        else:
+            state[names[bare]] = value
+    folder = tmp_path / "dygraph"
+    folder.mkdir()
+    paddle.save(state, str(folder / "saved_weights.pdparams"))
+    (folder / "ernie_config.json").write_text(json.dumps(official_config_json(config)))
+    summary = convert_official_checkpoint(str(folder), str(tmp_path / "ours"), head=head)
+    assert summary["architecture"] == model_class.__name__
+    loaded = model_class.from_pretrained(str(tmp_path / "ours"), verbose=False)
+    assert loaded.load_report.errors == [] and loaded.load_report.new_head_keys == []
+    assert_same_weights(loaded, source)
+
+
+def test_convert_old_dygraph_mlm_bias_name(tmp_path):
+    paddle.seed(8)
+    config = tiny(intermediate_size=128)
+    source = ErnieForPretraining(config)
+    names = dict(official_dygraph_names(config), **{"cls.predictions.decoder_bias": "bias"})
+    state = {
+        names[k[len("ernie.") :] if k.startswith("ernie.") else k]: v for k, v in state_numpy(source).items()
+    }
+    paddle.save(state, str(tmp_path / "saved_weights.pdparams"))
+    (tmp_path / "ernie_config.json").write_text(json.dumps(official_config_json(config)))
+    convert_official_checkpoint(str(tmp_path / "saved_weights.pdparams"), str(tmp_path / "ours"))
+    loaded = ErnieForPretraining.from_pretrained(str(tmp_path / "ours"), verbose=False)
+    expected = source.cls.predictions.decoder_bias.numpy()
+    assert np.array_equal(loaded.cls.predictions.decoder_bias.numpy(), expected)
+
+
+def test_convert_static_untied_mlm_and_task_heads_are_reported_not_half_converted(tmp_path):
+    paddle.seed(9)
+    config = tiny(intermediate_size=128)
+    source = ErnieForPretraining(config)
+    params = tmp_path / "params"
+    params.mkdir()
+    names = official_static_names(config)
+    for key, value in state_numpy(source).items():
+        write_fluid(str(params / names[key[len("ernie.") :] if key.startswith("ernie.") else key]), value)
+    write_fluid(str(params / "mask_lm_out_fc.w_0"), np.ones((32, 60), "float32"))  # weight_sharing=False
+    write_fluid(str(params / "sentence_reorder_fc.w_0"), np.ones((32, 9), "float32"))  # get_task_output
+    (tmp_path / "ernie_config.json").write_text(json.dumps(official_config_json(config)))
+    summary = convert_official_checkpoint(str(params), str(tmp_path / "ours"))
+    assert summary["architecture"] == "ErnieModel"
+    assert "sentence_reorder_fc.w_0" in summary["skipped"]
+    assert any(
+        s.startswith("the MLM head (5 tensors): untied mask_lm_out_fc.w_0") for s in summary["skipped"]
+    )
+    loaded = ErnieModel.from_pretrained(str(tmp_path / "ours"), verbose=False)
+    assert loaded.load_report.errors == [] and loaded.load_report.dropped_keys == []
+    for key, value in state_numpy(source.ernie).items():
         assert np.array_equal(loaded.state_dict()[key].numpy(), value), key
+    with pytest.raises(CheckpointError, match="no classifier weights"):
+        convert_official_checkpoint(str(params), str(tmp_path / "again"), head="qa")
+
+
+def test_from_pretrained_on_an_official_folder_follows_its_config_like_the_converter(tmp_path):
+    paddle.seed(10)
+    config = tiny(intermediate_size=128, layer_norm_eps=1e-5)  # the official configs' epsilon
+    source = ErnieModel(config)
+    names = official_dygraph_names(config)
+    state = {names[k]: v for k, v in state_numpy(source).items()}
+    state["task_emb.weight"] = np.ones((3, 32), "float32")
+    paddle.save(state, str(tmp_path / "saved_weights.pdparams"))
+    (tmp_path / "ernie_config.json").write_text(json.dumps(official_config_json(config)))
+    loaded = ErnieModel.from_pretrained(str(tmp_path), verbose=False)
+    assert loaded.config.use_task_id is False and loaded.load_report.converted_from == "official dygraph"
+    assert loaded.load_report.dropped_keys == ["task_embedding (use_task_id is off in the config)"]
+    ids = paddle.to_tensor([[1, 7, 9, 2, 0]])
+    source.eval()
+    np.testing.assert_array_equal(loaded(ids)[0].numpy(), source(ids)[0].numpy())
 
 
 def test_converter_errors_exit_2_with_one_line(tmp_path):

@@ -17,9 +17,10 @@ import pytest
 from data_tools import build as build_module
 from data_tools.build import build_shards, demo_corpus
 from data_tools.indexed import IndexedDataset, IndexedDatasetWriter
-from data_tools.inspect import verify_shards
-from data_tools.shards import ShardError, TaskShardWriter, open_task, read_manifest
+from data_tools.inspect import render_marked, verify_shards
+from data_tools.shards import IGNORE, ShardError, TaskShardWriter, open_task, read_manifest
 from data_tools.text import split_sentences
+from ernie.cli import UsageError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -271,11 +272,13 @@ def test_bad_input_is_counted_with_file_and_line(vocab, tmp_path):
         [str(corpus)], vocab["en"], str(tmp_path / "out"), "en", "all", ir=[str(ir)], max_sentence_tokens=30
     )
     skipped = manifest["counts"]["skipped"]
-    assert skipped["invalid UTF-8 (byte 1)"] == {"count": 1, "examples": [f"{corpus}:3"]}
+    assert skipped["invalid UTF-8"] == {"count": 1, "examples": [f"{corpus}:3 (byte 1)"]}
     assert skipped["sentence longer than 30 tokens"] == {"count": 1, "examples": [f"{corpus}:5"]}
     assert skipped["sentence without tokens"] == {"count": 1, "examples": [f"{corpus}:8"]}
-    assert skipped["bad IR label '7' (expected 0, 1 or 2)"]["examples"] == [f"{ir}:2"]
-    assert skipped["IR row with 2 fields (expected query<TAB>title<TAB>label)"]["examples"] == [f"{ir}:3"]
+    assert skipped["bad IR label (expected 0, 1 or 2)"]["examples"] == [f"{ir}:2 (label '7')"]
+    assert skipped["IR row without 3 fields (query<TAB>title<TAB>label)"]["examples"] == [
+        f"{ir}:3 (2 fields)"
+    ]
     assert skipped["empty IR row"]["examples"] == [f"{ir}:4"]
     assert manifest["tasks"]["ir_relevance"]["class_counts"] == {"0": 1, "1": 0, "2": 1}
     assert manifest["tasks"]["knowledge_masking"]["sequences"] == 3  # good first, second, short one
@@ -402,6 +405,46 @@ def test_failed_build_leaves_nothing_behind(vocab, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_build_that_keeps_nothing_is_an_error_and_writes_nothing(vocab, tmp_path):
+    ir = tmp_path / "ir.tsv"
+    ir.write_text("q\tt\t3\nq\tt\t-1\n", encoding="utf-8")
+    with pytest.raises(
+        UsageError, match=r"ir.tsv: no usable query-title row \(2 inputs skipped: bad IR label"
+    ):
+        build_shards([], vocab["zh"], str(tmp_path / "out"), "zh", ir=[str(ir)])
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"text": ""}\n{"text": "   "}\n', encoding="utf-8")
+    with pytest.raises(UsageError, match="empty.jsonl: no usable text"):
+        build_shards([str(empty)], vocab["en"], str(tmp_path / "out"), "en")
+    assert sorted(os.listdir(tmp_path)) == ["empty.jsonl", "ir.tsv"]
+
+
+def test_gzipped_text_gives_the_same_shards_and_the_manifest_describes_the_build(vocab, tmp_path):
+    import hashlib
+
+    import data_tools
+
+    inputs, _ = demo_corpus("en")
+    zipped = tmp_path / "en.txt.gz"
+    with open(inputs[0], "rb") as src, gzip.open(zipped, "wb") as dst:
+        dst.write(src.read())
+    plain = build_shards(inputs, vocab["en"], str(tmp_path / "plain"), "en", "knowledge_masking")
+    packed = build_shards([str(zipped)], vocab["en"], str(tmp_path / "gz"), "en", "knowledge_masking")
+    a, b = tree_bytes(str(tmp_path / "plain")), tree_bytes(str(tmp_path / "gz"))
+    assert sorted(a) == sorted(b)
+    for name in a:
+        if name != "manifest.json":  # which names the inputs
+            assert a[name] == b[name], name
+    assert packed["tasks"] == plain["tasks"] and packed["inputs"][0]["format"] == plain["inputs"][0]["format"]
+    with open(vocab["en"], "rb") as f:
+        assert packed["vocab"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
+    assert packed["version"] == data_tools.__version__ and packed["language"] == "en"
+    assert packed["settings"]["tasks"] == ["knowledge_masking"]
+    for name, data in b.items():
+        if name != "manifest.json":
+            assert packed["files"][name]["sha256"] == hashlib.sha256(data).hexdigest(), name
+
+
 def test_overwrite_replaces_the_old_build(vocab, tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text("First.\n", encoding="utf-8")
@@ -425,6 +468,14 @@ def test_inspect_shows_decoded_samples_with_labels(vocab, tmp_path):
         assert f"== {task}" in text
     assert re.search(r"entity .*\[[\u4e00-\u9fff]+\]", text)  # a bracketed Chinese entity
     assert re.search(r"label \d \((contrast|cause|result|example|addition|temporal|concession)\): ", text)
+
+
+def test_inspect_shows_capitals_on_word_starts_and_tdr_marks():
+    tokens = ["the", "cater", "##pil", "##lar", "said", ",", "alice"]
+    cap = np.array([0, 1, 1, 1, 0, IGNORE, 1])  # every piece of "Caterpillar" carries its word's label
+    assert render_marked(tokens, cap, "cap") == "the Caterpillar said <,> Alice"
+    tdr = np.array([IGNORE, 1, 1, 1, 0, IGNORE, 0])
+    assert render_marked(tokens, tdr, "tdr") == "<the> *caterpillar* said <,> alice"
 
 
 def test_every_command_has_help():

@@ -35,6 +35,45 @@ def test_recipe_by_model_size_and_explicit_values_win():
         apply_recipe(load_finetune_config(RTE, ["recipe=huge"]), BASE)
 
 
+# The official ERNIE 2.0 scripts, transcribed by hand: (lr, per-GPU batch, GPUs, epochs) for base and large,
+# then max_seq_len, warmup proportion, weight decay (release/r2.0 script/en_glue/*/task.sh with the README's
+# GPU counts; script/zh_task/ernie_{base,large}/run_*.sh, where finetune_launch.py --nproc_per_node 8 or 8
+# visible GPUs make the global batch 8x the script's). XNLI batches 8192 tokens per GPU, ~88 examples.
+OFFICIAL = {
+    "glue/cola": ((3e-5, 64, 1, 3), (3e-5, 32, 1, 5), 128, 0.1, 0.0),
+    "glue/sst2": ((2e-5, 32, 8, 4), (2e-5, 8, 8, 4), 128, 0.1, 0.0),
+    "glue/mrpc": ((3e-5, 16, 2, 4), (3e-5, 8, 2, 4), 128, 0.1, 0.0),
+    "glue/stsb": ((5e-5, 16, 8, 3), (5e-5, 16, 8, 3), 128, 0.1, 0.0),
+    "glue/qqp": ((3e-5, 32, 8, 3), (5e-5, 32, 8, 3), 128, 0.1, 0.0),
+    "glue/mnli": ((3e-5, 64, 8, 3), (3e-5, 32, 8, 3), 128, 0.1, 0.0),
+    "glue/qnli": ((2e-5, 32, 8, 4), (2e-5, 32, 8, 4), 128, 0.1, 0.0),
+    "glue/rte": ((2e-5, 4, 1, 4), (3e-5, 16, 1, 5), 128, 0.1, 0.0),
+    "glue/wnli": ((2e-5, 8, 1, 4), (2e-5, 8, 1, 4), 512, 0.1, 0.0),
+    "chinese/xnli": ((1e-4, 88, 8, 3), (4e-5, 88, 8, 3), 512, 0.0, 0.01),
+    "chinese/chnsenticorp": ((5e-5, 24, 1, 10), (1e-5, 24, 1, 10), 256, 0.0, 0.01),
+    "chinese/lcqmc": ((2e-5, 32, 1, 3), (5e-6, 32, 1, 3), 128, 0.0, 0.0),
+    "chinese/bq": ((3e-5, 64, 1, 3), (1.5e-5, 64, 1, 3), 128, 0.0, 0.01),
+    "chinese/nlpcc_dbqa": ((2e-5, 8, 8, 3), (1e-5, 8, 8, 3), 512, 0.0, 0.01),
+    "chinese/msra_ner": ((5e-5, 16, 1, 6), (1e-5, 16, 1, 6), 256, 0.0, 0.01),
+    "chinese/cmrc2018": ((3e-5, 16, 8, 2), (3e-5, 8, 8, 2), 512, 0.0, 0.01),
+    "chinese/drcd": ((5e-5, 16, 8, 2), (3e-5, 8, 8, 2), 512, 0.0, 0.01),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL))
+def test_recipes_are_the_official_hyper_parameters(name):
+    (base, large, max_seq_len, warmup, weight_decay) = OFFICIAL[name]
+    config = load_finetune_config(os.path.join(ROOT, "configs", "finetune", f"{name}.yaml"))
+    for model, (lr, per_gpu_batch, gpus, epochs) in ((BASE, base), (LARGE, large)):
+        resolved, _ = apply_recipe(config, model)
+        assert resolved["optimizer"]["learning_rate"] == pytest.approx(lr)
+        assert resolved["trainer"]["batch_size"] == per_gpu_batch * gpus
+        assert resolved["trainer"]["epochs"] == epochs
+        assert resolved["data"]["max_seq_len"] == max_seq_len
+        assert resolved["optimizer"]["warmup"] == warmup
+        assert resolved["optimizer"]["weight_decay"] == weight_decay
+
+
 def test_model_overrides_accumulate_and_are_checked():
     config = load_finetune_config(
         RTE, ["model.hidden_dropout_prob=0", "model.attention_probs_dropout_prob=0"]

@@ -110,6 +110,22 @@ def test_mrc_segmentation_follows_the_official_rules():
     # ASCII punctuation is not in the list: it stays, as separate tokens.
     assert M.mixed_segmentation("5 km.") == ["5", "km", "."]
     assert M.word_tokenize("don't stop, 3,000 cars") == ["do", "n't", "stop", ",", "3,000", "cars"]
+    # The fallback without nltk agrees on these.
+    assert M.regex_word_tokenize("don't stop, 3,000 cars") == ["do", "n't", "stop", ",", "3,000", "cars"]
+    assert M.regex_word_tokenize("paddle 2.0") == ["paddle", "2.0"]
+
+
+def test_mrc_words_are_nltks_where_the_regex_fallback_differs():
+    pytest.importorskip("nltk")  # requirements-dev installs it: the official script tokenises with it
+    assert M.mrc_word_tokenizer() == "nltk"
+    # Abbreviations and units glued to numbers stay whole in nltk's Treebank rules.
+    assert M.word_tokenize("u.s. army") == ["u.s.", "army"] and M.regex_word_tokenize("u.s. army") != [
+        "u.s.",
+        "army",
+    ]
+    assert M.word_tokenize("46,600m²") == ["46,600m²"]
+    # So a prediction that drops the unit shares no segment with the gold answer: F1 0, as officially.
+    assert M.mrc_f1(["46,600m²"], "46,600m") == 0.0
 
 
 def test_mrc_em_and_f1_hand_worked():

@@ -232,6 +232,20 @@ def test_headerless_xnli_with_the_ernie_label_spellings():
     assert len(result.skipped) == 1 and result.skipped[0].line == 4
 
 
+def test_xnli_mt_header_premise_hypo_label(tmp_path):
+    # XNLI-MT's machine-translated MultiNLI train files name their columns premise / hypo / label.
+    path = tmp_path / "multinli.train.zh.tsv"
+    path.write_text(
+        "premise\thypo\tlabel\n他在看书。\t他在读书。\tentailment\n天在下雨。\t天晴。\tcontradictory\n"
+    )
+    spec = get_task("xnli")
+    result = read_split(spec, str(path))
+    assert [(e.text_a, e.text_b, spec.labels[e.label]) for e in result.examples] == [
+        ("他在看书。", "他在读书。", "entailment"),
+        ("天在下雨。", "天晴。", "contradiction"),
+    ]
+
+
 def test_label_map_file_defines_the_ids(tmp_path):
     spec = get_task("xnli")
     path = tmp_path / "label_map.json"

@@ -58,6 +58,15 @@ def make_inputs(type_vocab_size: int, seed: int = 0):
     return paddle.to_tensor(input_ids), paddle.to_tensor(token_type_ids), paddle.to_tensor(masked_positions)
 
 
+def randomize_every_parameter(model, seed: int) -> None:
+    """Biases start at 0 and LayerNorms at 1/0: a bias or LayerNorm loaded under the wrong name would go
+    unnoticed. Random values everywhere (the [PAD] row included) make every tensor count."""
+    rng = np.random.RandomState(seed)
+    with paddle.no_grad():
+        for param in model.parameters():
+            param.set_value(param.numpy() + rng.normal(0.0, 0.05, size=param.shape).astype("float32"))
+
+
 def max_diff(a, b) -> float:
     return float(np.abs(np.asarray(a) - np.asarray(b)).max())
 
@@ -72,9 +81,11 @@ def test_paddlenlp_checkpoint_loads_into_ours_with_same_outputs(case, tmp_path):
     paddle.seed(1)
     pconfig = PConfig(**tiny_kwargs(**case))
     reference = PPretraining(pconfig)
+    randomize_every_parameter(reference, 11)
     reference.eval()
     reference.save_pretrained(str(tmp_path / "pre"))
     classifier = PSeqCls(pconfig)
+    randomize_every_parameter(classifier, 12)
     classifier.eval()
     classifier.save_pretrained(str(tmp_path / "cls"))
 
@@ -124,6 +135,7 @@ def test_our_checkpoint_loads_into_paddlenlp_with_same_outputs(case, tmp_path):
     ]
     for ours_cls, theirs_cls in pairs:
         ours = ours_cls(config)
+        randomize_every_parameter(ours, 13)
         ours.eval()
         path = str(tmp_path / ours_cls.__name__)
         ours.save_pretrained(path)

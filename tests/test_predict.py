@@ -238,13 +238,19 @@ def test_entities_follow_the_dygraph_tags_of_each_word(root):
 def test_answers_are_the_best_spans_across_windows(root):
     prefix, model, tokenizer = exported(root, "qa")  # max_seq_len 48
     predictor = Predictor(prefix, threads=1, batch_size=4, doc_stride=8, max_answer_len=5)
-    context = " ".join(["john smith lives in new york , mary lives in london and works in paris ."] * 5)
+    words = "john smith lives in new york , mary lives in london and works in paris .".split()
+    context = " ".join(words * 5)
+    # Shuffled long contexts too, so that some best spans lie beyond the first window (random weights
+    # decide where): mapping a later window back into the context is then checked as well.
+    rng = np.random.RandomState(0)
+    shuffled = [" ".join(rng.permutation(words * 5)) for _ in range(6)]
     examples = [
         Example(line=1, question="who lives in london ?", context=context, id="long"),
         Example(line=2, question="where is the film", context="the film was great in paris !"),
-    ]
+    ] + [Example(line=3 + i, question="who works in paris ?", context=c) for i, c in enumerate(shuffled)]
     features = predictor.featurize(examples)
-    assert predictor.stats.split_contexts == 1 and len(features) > 3
+    assert predictor.stats.split_contexts == 7 and len(features) > 3
+    beyond_first_window = 0
     results = predictor.predict(examples)
     c_ids, c_offsets = tokenizer.encode_texts([e.context for e in examples], return_offsets=True)
     for k, (example, result) in enumerate(zip(examples, results)):
@@ -266,11 +272,14 @@ def test_answers_are_the_best_spans_across_windows(root):
                     score = float(start[lo + i] + end[lo + j])
                     if best is None or score > best[0] + 1e-6:
                         best = (score, feature.window_offset + i, feature.window_offset + j)
+        first = next(f for f in features if f.example == k)
+        beyond_first_window += best[1] >= first.context_tokens
         answer = result["answer"]
         assert abs(answer["score"] - best[0]) <= TOL
         assert (answer["start"], answer["end"]) == (c_offsets[k][best[1]][0], c_offsets[k][best[2]][1])
         assert answer["text"] == example.context[answer["start"] : answer["end"]]
     assert results[0]["id"] == "long" and "id" not in results[1]
+    assert beyond_first_window > 0
 
 
 def test_long_inputs_are_truncated_and_counted(root):
@@ -349,6 +358,23 @@ def test_cli_empty_input_exits_2(root, tmp_path, monkeypatch, capsys):
         ["--model", prefix, "--input", write(tmp_path / "e.jsonl", "\n")], monkeypatch, capsys
     )
     assert code == 2 and out == "" and "e.jsonl: no input lines" in err and "Traceback" not in err
+
+
+def test_cli_output_that_cannot_be_a_file_exits_2(root, tmp_path, monkeypatch, capsys):
+    prefix, _, _ = exported(root, "reg")
+    source = write(tmp_path / "in.txt", "a text\n")
+    folder = tmp_path / "out_dir"
+    folder.mkdir()
+    code, out, err = run_predict(
+        ["--model", prefix, "--input", source, "--output", str(folder)], monkeypatch, capsys
+    )
+    assert code == 2 and out == "" and "out_dir: is a directory" in err and "Traceback" not in err
+    assert os.listdir(folder) == []
+    under_a_file = str(tmp_path / "in.txt" / "preds.jsonl")
+    code, _, err = run_predict(
+        ["--model", prefix, "--input", source, "--output", under_a_file], monkeypatch, capsys
+    )
+    assert code == 2 and "is not a directory" in err
 
 
 def test_cli_model_folder_problems_exit_2(root, tmp_path, monkeypatch, capsys):

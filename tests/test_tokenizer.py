@@ -95,6 +95,12 @@ def test_ids_identical_to_paddlenlp_on_real_lines(lang, shared_data, tokenizer_p
     ours, reference = tokenizer_pair[lang]
     lines = zh_lines(shared_data) if lang == "zh" else en_lines(shared_data)
     assert len(lines) >= MIN_LINES
+    if lang == "en":
+        # Accents, curly quotes and other scripts are where the fast and the reference paths part (the
+        # fast path hands such lines to the reference one): a third of the English lines carry some.
+        special = [line for line in lines if not line.isascii()]
+        assert len(special) >= 4000
+        lines = special[:4000] + [line for line in lines if line.isascii()][:8000]
     lines = lines[: max(MIN_LINES, 12_000)]
     got = ours(lines)["input_ids"]
     mismatches = [i for i, line in enumerate(lines) if got[i] != reference(line)["input_ids"]]

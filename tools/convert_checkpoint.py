@@ -36,6 +36,12 @@ def main() -> int:
         help="keep the task embedding: auto follows the config (off for the released configs)",
     )
     parser.add_argument("--cased", action="store_true", help="the vocabulary is cased (no lower-casing)")
+    parser.add_argument(
+        "--head",
+        choices=["auto", "sequence", "token", "qa"],
+        default="auto",
+        help="model of the classifier weights; auto reads the static names (dygraph QA/tagging need it)",
+    )
     args = parser.parse_args()
     setup_logging()
     from ernie.checkpoint import convert_official_checkpoint
@@ -47,6 +53,7 @@ def main() -> int:
         vocab_file=args.vocab,
         use_task_id=args.use_task_id,
         do_lower_case=not args.cased,
+        head=args.head,
     )
     print(json.dumps(summary, ensure_ascii=False))
     return 0

@@ -17,9 +17,8 @@ import os
 import sys
 import warnings
 
-# Paddle's bundled MKL takes a slow generic path on AMD CPUs unless told otherwise; it must be set
-# before paddle loads. An explicit setting in the environment wins.
-os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
+# Importing ``ernie`` (below, before paddle) sets MKL_DEBUG_CPU_TYPE=5 on AMD CPUs, where Paddle's bundled
+# MKL otherwise takes a slow path; an explicit setting in the environment wins.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 warnings.filterwarnings("ignore", message=".*ccache.*")
 
@@ -53,8 +52,9 @@ def main() -> int:
         from ernie.cli import UsageError
 
         raise UsageError(f"--threads: must be a positive integer, got {args.threads}")
-    from ernie.inference import Predictor, predict_file
+    from ernie.inference import Predictor, check_output_path, predict_file
 
+    check_output_path(args.output)  # before the model loads
     predictor = Predictor(
         args.model,
         device=args.device,

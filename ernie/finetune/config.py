@@ -15,7 +15,6 @@ three fix the third.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import re
 from typing import Any, Iterable, Optional
 
@@ -70,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
     "model": {},  # overrides of the model config (hidden_dropout_prob, classifier_dropout, ...)
 }
 
-MODEL_KEYS = {f.name for f in dataclasses.fields(ErnieConfig)} - {"extra", "num_labels", "id2label"}
+MODEL_KEYS = ErnieConfig.override_keys() - {"num_labels", "id2label"}  # the task sets those
 
 
 FREE_SECTIONS = ("model", "recipes")

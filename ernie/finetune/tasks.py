@@ -221,7 +221,7 @@ TASKS: dict[str, TaskSpec] = {
             pair=True,
             columns={
                 "text_a": ("text_a", "sentence1", "premise"),
-                "text_b": ("text_b", "sentence2", "hypothesis"),
+                "text_b": ("text_b", "sentence2", "hypothesis", "hypo"),  # hypo: XNLI-MT
                 "label": ("label", "gold_label"),
             },
             headerless={3: ("text_a", "text_b", "label"), 2: ("text_a", "text_b")},

@@ -465,9 +465,9 @@ def _train(
             for indices in rank_micro_batches(batch, micro, accum, rank, world):
                 chunk = [train_features[i] for i in indices]
                 loss_sum = adapter.loss_sum(model, adapter.inputs(chunk), chunk)
-                # Dividing by the global batch's units (times the processes, whose gradients are averaged)
-                # makes the update the global batch mean however the batch is split.
-                (loss_sum * (world / max(total_units, 1))).backward()
+                # Dividing by the global batch's units (gradients are summed over processes) makes the
+                # update the global batch mean however the batch is split.
+                (loss_sum / max(total_units, 1)).backward()
                 window_loss += float(loss_sum)
             window_units += total_units
             window_steps += 1
