@@ -153,6 +153,10 @@ def test_shipped_configs_parse_and_the_strategy_comparison_has_equal_budgets():
         "compare_multitask_en.yaml",
     ):
         assert dict(totals[name]) == four
+        # The demo version is the same schedule scaled down 500x, stage by stage.
+        full = parse_stages(load_pretrain_config(os.path.join(REPO, "configs/pretrain", name)))
+        demo = parse_stages(load_pretrain_config(os.path.join(REPO, "configs/pretrain", "demo_" + name)))
+        assert [{t: n * 500 for t, n in s.steps.items()} for s in demo] == [dict(s.steps) for s in full]
     staircase = parse_stages(
         load_pretrain_config(os.path.join(REPO, "configs/pretrain/compare_continual_multitask_en.yaml"))
     )
