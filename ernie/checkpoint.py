@@ -33,6 +33,7 @@ logger = logging.getLogger("ernie")
 WEIGHTS_NAME = "model_state.pdparams"
 OFFICIAL_DYGRAPH_WEIGHTS_NAME = "saved_weights.pdparams"
 ENCODER_ROOTS = ("embeddings", "encoder", "pooler")
+TASK_EMBEDDING_KEY = "embeddings.task_type_embeddings.weight"
 BASE_PREFIX = "ernie."
 
 # PaddleNLP saves the tied MLM decoder twice more under these names.
@@ -200,15 +201,15 @@ def load_weights_into(model, path: str, strict: bool = True, verbose: bool = Tru
     import paddle
 
     state, source, converted_from = read_state_dict(path)
-    task_key = "embeddings.task_type_embeddings.weight"
-    official_task_embedding_dropped = False
-    if converted_from and task_key in state and not model.config.use_task_id:
-        # As tools/convert_checkpoint.py does: the released configs have no use_task_id, so the official
-        # fine-tuning ran without the task embedding that the released weights carry.
-        del state[task_key]
-        official_task_embedding_dropped = True
+    # As tools/convert_checkpoint.py does: the released configs have no use_task_id, so the official
+    # fine-tuning ran without the task embedding that the released weights carry.
+    task_embedding_dropped = (
+        bool(converted_from)
+        and not model.config.use_task_id
+        and state.pop(TASK_EMBEDDING_KEY, None) is not None
+    )
     usable, report = adapt_state_dict(model, state, source=source)
-    if official_task_embedding_dropped:
+    if task_embedding_dropped:
         report.dropped_keys.append("task_embedding (use_task_id is off in the config)")
     report.converted_from = converted_from
     if strict and report.errors:
@@ -497,7 +498,7 @@ def convert_official_checkpoint(
             raise CheckpointError(f"{source}: no ernie_config.json beside the weights; pass --config")
     config = ErnieConfig.from_json_file(config_path)
 
-    has_task = "embeddings.task_type_embeddings.weight" in state
+    has_task = TASK_EMBEDDING_KEY in state
     if head != "auto" and head not in HEAD_ARCHITECTURES:
         raise CheckpointError(f"head must be auto, {', '.join(HEAD_ARCHITECTURES)}; got {head!r}")
     if use_task_id not in ("auto", "yes", "no"):
@@ -506,10 +507,10 @@ def convert_official_checkpoint(
     if use_task_id == "yes" and not has_task:
         raise CheckpointError(f"{weights}: use_task_id=yes but the checkpoint has no task_embedding")
     if keep_task:
-        rows = state["embeddings.task_type_embeddings.weight"].shape[0]
+        rows = state[TASK_EMBEDDING_KEY].shape[0]
         config = config.replace(use_task_id=True, task_type_vocab_size=rows)
     elif has_task:
-        state.pop("embeddings.task_type_embeddings.weight")
+        state.pop(TASK_EMBEDDING_KEY)
         skipped.append("task_embedding (use_task_id is off)")
         config = config.replace(use_task_id=False)
 

@@ -235,7 +235,7 @@ class RunLog:
 
     @staticmethod
     def new_window() -> dict[str, Any]:
-        return {"tasks": {}, "tokens": 0, "grad_norm": 0.0, "steps": 0}
+        return {"tasks": {}, "tokens": 0, "grad_norm": 0.0}
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.file:
@@ -250,7 +250,6 @@ class RunLog:
         sums[2] += 1
         self.window["tokens"] += result.tokens
         self.window["grad_norm"] += result.grad_norm
-        self.window["steps"] += 1
         if result.step % self.logging_steps and not last:
             return None
         elapsed = max(time.time() - self.window_start, 1e-9)
@@ -262,7 +261,8 @@ class RunLog:
             "loss": result.loss,
             "accuracy": result.accuracy,
             "lr": result.learning_rate,
-            "grad_norm": self.window["grad_norm"] / self.window["steps"],  # mean over the window
+            # mean over the window's steps (each counted once under its task)
+            "grad_norm": self.window["grad_norm"] / sum(n for _, _, n in self.window["tasks"].values()),
             "tasks": {
                 task: {"loss": loss / n, "accuracy": acc / n, "steps": n}
                 for task, (loss, acc, n) in sorted(self.window["tasks"].items())
