@@ -120,6 +120,8 @@ class Task(ABC):
     level: ClassVar[str]
     defaults: ClassVar[dict[str, Any]] = {}
     stage_options: ClassVar[frozenset[str]] = frozenset()
+    # The headline held-out metric (a key of Pretrainer.evaluate's results; "<metric>_chance" or
+    # "chance" is its blind-guess level).
     metric_name: ClassVar[str] = "accuracy"
 
     def __init__(self, task_id: int, options: dict[str, Any], shards: TaskShards, context: TaskContext):
@@ -284,6 +286,17 @@ class Task(ABC):
         return loss_sum, stats
 
     # ------------------------------------------------------------------ evaluation
+    def class_stats(self, logits, batch: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Per class, ``(correct, count)`` of the scored items of a batch (for balanced accuracy)."""
+        labels = batch["token_labels"] if "token_labels" in batch else batch["labels"]
+        labels = labels.numpy().reshape(-1)
+        predictions = logits.argmax(axis=-1).numpy().reshape(-1)
+        scored = labels != IGNORE_INDEX
+        labels, predictions = labels[scored], predictions[scored]
+        k = self.num_classes
+        correct = np.bincount(labels[predictions == labels], minlength=k)[:k]
+        return correct.astype(np.float64), np.bincount(labels, minlength=k)[:k].astype(np.float64)
+
     def chance_level(self, batches: list[Batch]) -> float:
         """Accuracy of the best constant guess on these batches (the majority label)."""
         labels = []
@@ -466,6 +479,18 @@ def documents_split(shards: TaskShards, context: TaskContext) -> dict[str, np.nd
         shards.num_documents, context.heldout, stable_key("documents"), f"{shards.root}/{shards.name}"
     )
     return {"train": train, "heldout": heldout}
+
+
+def balanced_class(seed: int, name: str, index: int, classes: list[int]) -> tuple[int, int]:
+    """``(class, draw)`` of sample ``index`` when the classes take turns.
+
+    Every block of ``len(classes)`` consecutive indices holds each class once, in a seeded order, so
+    any window of samples is balanced to within one per class; ``draw`` (the block number) counts
+    the earlier samples of that class.
+    """
+    block, slot = divmod(index, len(classes))
+    order = np.random.default_rng([seed, stable_key(name), 7, block]).permutation(len(classes))
+    return classes[int(order[slot])], block
 
 
 def factorial_sum(m: int) -> int:

@@ -98,7 +98,6 @@ class KnowledgeMasking(Task):
     stage_options: ClassVar[frozenset[str]] = frozenset(
         {"levels", "mask_prob", "mask_token_prob", "random_token_prob"}
     )
-    metric_name: ClassVar[str] = "mlm_accuracy"
 
     @classmethod
     def validate_options(cls, options: dict[str, Any], where: str) -> None:

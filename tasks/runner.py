@@ -287,7 +287,7 @@ class RunLog:
         self._write(record)
         if self.vdl:
             for task, values in metrics.items():
-                for key in ("accuracy", "loss", "perplexity"):
+                for key in ("accuracy", "balanced_accuracy", "loss", "perplexity"):
                     if key in values:
                         self.vdl.add_scalar(f"eval/{task}/{key}", values[key], step)
         return record
@@ -302,7 +302,10 @@ class RunLog:
 def format_eval(step: int, metrics: dict[str, dict[str, float]]) -> str:
     parts = []
     for task, values in metrics.items():
-        text = f"{task} acc {values['accuracy']:.3f} (chance {values['chance']:.3f})"
+        metric = values.get("metric", "accuracy")
+        chance = values.get(f"{metric}_chance", values["chance"])
+        label = "acc" if metric == "accuracy" else metric.replace("balanced_accuracy", "bal.acc")
+        text = f"{task} {label} {values[metric]:.3f} (chance {chance:.3f})"
         if "perplexity" in values:
             text += f" ppl {values['perplexity']:.1f}"
         parts.append(text)

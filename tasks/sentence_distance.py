@@ -21,7 +21,7 @@ import numpy as np
 
 from data_tools.shards import ShardError
 
-from .base import Sample, Task, documents_split, pair_input, register_task, stable_key
+from .base import Sample, Task, balanced_class, documents_split, pair_input, register_task, stable_key
 
 
 @register_task
@@ -87,11 +87,7 @@ class SentenceDistance(Task):
         classes = self.classes[split]
         if not classes:
             raise ShardError(f"{self.shards.root}/{self.name}: no {split} data")
-        block, slot = divmod(index, len(classes))
-        order = np.random.default_rng([self.context.seed, stable_key(self.name), 7, block]).permutation(
-            len(classes)
-        )
-        return classes[int(order[slot])]
+        return balanced_class(self.context.seed, self.name, index, classes)[0]
 
     def _anchor(self, label: int, index: int, split: str) -> tuple[int, int]:
         anchors = self.anchors[split][label]

@@ -353,7 +353,9 @@ class Pretrainer:
 
     def evaluate(self, names: Optional[list[str]] = None) -> dict[str, dict[str, float]]:
         """Held-out metrics per task: ``accuracy``, ``loss`` (mean cross entropy), ``chance`` (the
-        accuracy of the best blind guess on the same samples), and for the MLM ``perplexity``.
+        accuracy of the best blind guess on the same samples), ``count``; for the MLM
+        ``perplexity``; for the tasks with their own head ``balanced_accuracy`` (mean recall over
+        the classes present), its chance ``balanced_accuracy_chance`` (1/K) and ``class_counts``.
         Ranks share the batches and sum their counts."""
         import paddle
 
@@ -364,16 +366,22 @@ class Pretrainer:
             for name in names or list(self.tasks):
                 task = self.tasks[name]
                 batches = self.eval_batches(name)
+                per_class = task.head_name is not None  # not over the masked LM's vocabulary
                 sums = [0.0, 0.0, 0.0]
+                class_sums = np.zeros((2, task.num_classes if per_class else 0))
                 for k, batch in enumerate(batches):
                     if k % self.world_size != self.rank:
                         continue
                     tensors = to_tensors(batch)
-                    _, stats = task.loss_and_stats(task.forward(self.model, tensors), tensors)
+                    logits = task.forward(self.model, tensors)
+                    _, stats = task.loss_and_stats(logits, tensors)
                     sums[0] += stats["loss_sum"]
                     sums[1] += stats["correct"]
                     sums[2] += stats["count"]
-                loss_sum, correct, count = distributed.all_reduce_sum(sums)
+                    if per_class:
+                        class_sums += np.stack(task.class_stats(logits, tensors))
+                reduced = distributed.all_reduce_sum(sums + class_sums.reshape(-1).tolist())
+                loss_sum, correct, count = reduced[:3]
                 count = max(count, 1.0)
                 metrics = {
                     "accuracy": correct / count,
@@ -383,6 +391,18 @@ class Pretrainer:
                 }
                 if task.head_name is None:
                     metrics["perplexity"] = math.exp(min(metrics["loss"], 50.0))
+                if per_class:
+                    class_correct, class_count = np.asarray(reduced[3:]).reshape(2, -1)
+                    present = class_count > 0
+                    # Mean recall over the classes present; any blind guess scores 1/K on it.
+                    metrics["balanced_accuracy"] = (
+                        float(np.mean(class_correct[present] / class_count[present]))
+                        if present.any()
+                        else 0.0
+                    )
+                    metrics["balanced_accuracy_chance"] = 1.0 / max(int(present.sum()), 1)
+                    metrics["class_counts"] = [int(c) for c in class_count]
+                metrics["metric"] = task.metric_name
                 results[name] = metrics
         if was_training:
             self.model.train()

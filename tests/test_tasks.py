@@ -313,6 +313,56 @@ def test_discourse_and_ir_pairs(tmp_path, vocab_file):
     assert sorted(batch["labels"].tolist()) == [0, 2]
 
 
+def test_balanced_discourse_pairs_take_the_classes_in_turn(tmp_path, vocab_file):
+    # 8 pairs of class 0, 2 of class 1, 1 of class 2, none of class 3; first token = pair number + 10.
+    labels = [0] * 8 + [1] * 2 + [2]
+    pairs = {"discourse_relation": [([10 + k], [50], label) for k, label in enumerate(labels)]}
+    classes = {"discourse_relation": ["but", "because", "so", "then"]}
+    task = make_task(tmp_path, vocab_file, "discourse_relation", pairs=pairs, classes=classes)
+    assert task.options["balance_classes"] and task.metric_name == "balanced_accuracy"
+    samples = task.samples(range(24), "train")
+    drawn = [(int(s["input_ids"][1]) - 10, s["label"]) for s in samples]
+    assert all(labels[pair] == label for pair, label in drawn)
+    # Every block of 3 consecutive samples holds each present class once (class 3 has no pair).
+    for block in range(8):
+        assert sorted(label for _, label in drawn[3 * block : 3 * block + 3]) == [0, 1, 2]
+    # Each class walks all of its pairs before repeating one.
+    of_class = {c: [pair for pair, label in drawn if label == c] for c in range(3)}
+    assert sorted(of_class[0]) == list(range(8))
+    assert sorted(of_class[1][:2]) == sorted(of_class[1][2:4]) == [8, 9]
+    assert of_class[2] == [10] * 8
+    # Held-out samples keep the natural mix: unbalanced, each pair once.
+    natural = make_task(
+        tmp_path / "natural",
+        vocab_file,
+        "discourse_relation",
+        pairs=pairs,
+        classes=classes,
+        options={"balance_classes": False},
+    )
+    assert natural.metric_name == "accuracy"
+    assert sorted(int(s["input_ids"][1]) - 10 for s in natural.samples(range(11))) == list(range(11))
+
+
+def test_class_stats_give_the_recall_of_each_class(tmp_path, vocab_file):
+    import paddle
+
+    pairs = {"ir_relevance": [([10], [11], 0), ([12], [13], 1)]}
+    task = make_task(tmp_path, vocab_file, "ir_relevance", pairs=pairs)
+    # Predictions 0 0 0 1 0 for labels 0 0 1 1 2: class 0 2/2, class 1 1/2, class 2 0/1.
+    logits = paddle.to_tensor(np.eye(3)[[0, 0, 0, 1, 0]], dtype="float32")
+    correct, count = task.class_stats(logits, {"labels": paddle.to_tensor([0, 0, 1, 1, 2])})
+    assert correct.tolist() == [2, 1, 0] and count.tolist() == [2, 2, 1]
+    # Token labels: ignored positions are not scored.
+    token_logits = paddle.to_tensor(np.eye(2)[[[1, 1, 0]]], dtype="float32")
+    token_labels = paddle.to_tensor([[IGNORE_INDEX, 1, 1]])
+    binary = make_task(
+        tmp_path / "cap", vocab_file, "capitalization", {"capitalization": [[([10, 11], {"cap": [1, 0]})]]}
+    )
+    correct, count = binary.class_stats(token_logits, {"token_labels": token_labels})
+    assert correct.tolist() == [0, 1] and count.tolist() == [0, 2]
+
+
 def test_ir_labels_out_of_range_are_rejected(tmp_path, vocab_file):
     write_shards(str(tmp_path), vocab_file, {}, pairs={"ir_relevance": [([10], [11], 3), ([12], [13], 0)]})
     with pytest.raises(Exception, match="labels outside"):

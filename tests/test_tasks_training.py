@@ -100,6 +100,13 @@ def test_training_through_the_controller_and_evaluation(toy):
     assert end["knowledge_masking"]["loss"] < start["knowledge_masking"]["loss"]
     assert "perplexity" in end["knowledge_masking"]
     assert end["knowledge_masking"]["perplexity"] == pytest.approx(math.exp(end["knowledge_masking"]["loss"]))
+    for name in ALL:
+        if name != "knowledge_masking":  # balanced accuracy for every task with its own head
+            counts = end[name]["class_counts"]
+            assert sum(counts) == end[name]["count"]
+            assert end[name]["balanced_accuracy_chance"] == pytest.approx(1 / sum(c > 0 for c in counts))
+    assert end["discourse_relation"]["metric"] == "balanced_accuracy"
+    assert end["ir_relevance"]["metric"] == "accuracy"
     # Held-out batches are fixed: two evaluations of the same weights agree.
     assert trainer.evaluate()["ir_relevance"] == end["ir_relevance"]
 
