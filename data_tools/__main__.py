@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
         default=512,
         help="longer documents are cut into several (default 512)",
     )
+    build.add_argument(
+        "--discourse-within-sentences",
+        action="store_true",
+        help='discourse_relation: also mine "clause, marker clause" inside a sentence (more, noisier pairs)',
+    )
     build.add_argument("--cased", action="store_true", help="do not lower-case (cased vocabularies)")
     build.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -123,6 +128,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             text_key=args.text_key,
             max_sentence_tokens=args.max_sentence_tokens,
             max_document_sentences=args.max_document_sentences,
+            discourse_within_sentences=args.discourse_within_sentences,
             do_lower_case=not args.cased,
             overwrite=args.overwrite,
             progress=not args.quiet,

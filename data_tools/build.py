@@ -172,6 +172,7 @@ def build_shards(
     text_key: str = "text",
     max_sentence_tokens: int = 256,
     max_document_sentences: int = 512,
+    discourse_within_sentences: bool = False,
     do_lower_case: bool = True,
     overwrite: bool = False,
     progress: bool = False,
@@ -215,7 +216,9 @@ def build_shards(
     tokenizer = ErnieTokenizer(vocab, do_lower_case=do_lower_case)
     if "capitalization" in chosen and not do_lower_case:
         raise UsageError("capitalization needs a lower-casing (uncased) tokenizer: drop --cased")
-    settings = Settings(lang, tuple(chosen), max_sentence_tokens, max_document_sentences, text_key)
+    settings = Settings(
+        lang, tuple(chosen), max_sentence_tokens, max_document_sentences, text_key, discourse_within_sentences
+    )
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one core per worker, fork-safe
     _PROCESSOR = Processor(tokenizer, settings)
     dtype = token_dtype(max(tokenizer.vocab.values()) + 1)
@@ -269,6 +272,7 @@ def build_shards(
                 "tasks": chosen,
                 "max_sentence_tokens": max_sentence_tokens,
                 "max_document_sentences": max_document_sentences,
+                "discourse_within_sentences": discourse_within_sentences,
                 "text_key": text_key,
                 "segmenter": _segmenter_name(lang),
                 "token_dtype": str(dtype),

@@ -119,5 +119,8 @@ ZH_DISCOURSE_MARKERS: dict[str, str] = {
     "即使": "concession",
 }
 
+# Separators after which a clause-initial marker is mined (``discourse_within_sentences``).
+CLAUSE_SEPARATORS = frozenset([",", "，", ";", "；"])
+
 # Characters skipped after a marker before the second sentence starts.
 MARKER_TRAILERS = frozenset([",", "，", "、", ":", "：", ";", "；", "-", "—"])

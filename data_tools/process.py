@@ -24,7 +24,10 @@ Sentence-level labels:
 * discourse_relation: see ``lexicon.EN_DISCOURSE_MARKERS`` / ``ZH_DISCOURSE_MARKERS``: a sentence
   that opens with a marker, preceded by a sentence of the same document, gives the pair
   (previous sentence, the sentence without the marker and the punctuation right after it); the
-  marker must be whole words of the sentence (zh: end on a jieba word boundary).
+  marker must be whole words of the sentence (zh: end on a jieba word boundary). With
+  ``discourse_within_sentences`` a sentence whose clause opens with a marker after a comma or
+  semicolon ("It rained, but we went out.") also gives the pair (the words before that comma, at
+  least two, and the rest without the marker): the first such marker of the sentence only.
 """
 
 from __future__ import annotations
@@ -56,6 +59,11 @@ _CJK_WORD = re.compile(
 )
 
 
+def _has_text(words: list[str]) -> bool:
+    """Some letter, digit or ideograph: not punctuation alone."""
+    return any(char.isalnum() for word in words for char in word)
+
+
 @dataclass
 class Settings:
     lang: str
@@ -63,6 +71,7 @@ class Settings:
     max_sentence_tokens: int = 256
     max_document_sentences: int = 512
     text_key: str = "text"
+    discourse_within_sentences: bool = False
 
 
 @dataclass
@@ -398,39 +407,22 @@ class Processor:
         pair_ids: list[np.ndarray] = []
         pair_lengths: list[int] = []
         labels: list[int] = []
-        markers, zh = self._markers, self.lang == "zh"
+        zh = self.lang == "zh"
         heads = [words[i] for i in word_start[:-1]]
         if zh:
-            hits = [k for k, head in enumerate(heads) if head[0] in markers]
+            hits = [k for k, head in enumerate(heads) if head[0] in self._markers]
         else:
-            hits = [k for k, head in enumerate(heads) if head.lower() in markers]
+            hits = [k for k, head in enumerate(heads) if head.lower() in self._markers]
         for k in hits:
             first, end = word_start[k], word_start[k + 1]
-            match = None
-            if zh:
-                for marker, label in markers[heads[k][0]]:
-                    w, text = first, ""
-                    while w < end and len(text) < len(marker):
-                        text += words[w]
-                        w += 1
-                    if text == marker:  # the marker ends on a word boundary
-                        match = (w, label)
-                        break
-            else:
-                for marker, label in markers[heads[k].lower()]:
-                    w = first + len(marker)
-                    if w <= end and tuple(x.lower() for x in words[first:w]) == marker:
-                        match = (w, label)
-                        break
+            match = self._marker_at(words, first, end)
             if match is None:
                 continue
             w, label = match
-            while w < end and words[w] in lexicon.MARKER_TRAILERS:
-                w += 1
             if k == 0 or sentence_doc[k - 1] != sentence_doc[k]:
                 result.notes["marker sentences opening a document (no pair)"] += 1
                 continue
-            if w == end:
+            if not _has_text(words[w:end]):
                 result.notes["marker sentences with nothing after the marker"] += 1
                 continue
             prev = ids[token_start[k - 1] : token_start[k]]
@@ -438,12 +430,55 @@ class Processor:
             pair_ids += [prev, second]
             pair_lengths += [len(prev), len(second)]
             labels.append(label)
+        if self.settings.discourse_within_sentences:
+            # A clause separator followed by a marker, inside a sentence: (clause before, clause after).
+            used = -1
+            for j in [j for j, word in enumerate(words) if word in lexicon.CLAUSE_SEPARATORS]:
+                k = int(w_sentence[j])
+                if k == used or j + 1 >= word_start[k + 1]:
+                    continue
+                if sum(_has_text([word]) for word in words[word_start[k] : j]) < 2:
+                    continue  # no clause before it ("Then, because ...", "Yes, but ...")
+                match = self._marker_at(words, j + 1, word_start[k + 1])
+                if match is None:
+                    continue
+                used = k
+                w, label = match
+                if not _has_text(words[w : word_start[k + 1]]):
+                    result.notes["clause markers with nothing after the marker"] += 1
+                    continue
+                before = ids[token_start[k] : word_token[j]]
+                after = ids[word_token[w] : token_start[k + 1]]
+                pair_ids += [before, after]
+                pair_lengths += [len(before), len(after)]
+                labels.append(label)
+                result.notes["discourse pairs within a sentence"] += 1
         if labels:
             result.pairs["discourse_relation"] = {
                 "ids": np.concatenate(pair_ids),
                 "lengths": np.asarray(pair_lengths, dtype=np.int64),
                 "labels": np.asarray(labels, dtype=np.int64),
             }
+
+    def _marker_at(self, words: list[str], start: int, end: int) -> Optional[tuple[int, int]]:
+        """``(first word after the marker and its trailing punctuation, class)`` when the words from
+        ``start`` (up to ``end``, the sentence's end) open with a marker, else None."""
+        zh = self.lang == "zh"
+        for marker, label in self._markers.get(words[start][0] if zh else words[start].lower(), ()):
+            if zh:
+                w, text = start, ""
+                while w < end and len(text) < len(marker):
+                    text += words[w]
+                    w += 1
+                found = text == marker  # the marker ends on a word boundary
+            else:
+                w = start + len(marker)
+                found = w <= end and tuple(x.lower() for x in words[start:w]) == marker
+            if found:
+                while w < end and words[w] in lexicon.MARKER_TRAILERS:
+                    w += 1
+                return w, label
+        return None
 
     # ------------------------------------------------------------------ IR relevance TSV
     def _process_ir(self, chunk: Chunk, result: ChunkResult) -> None:

@@ -456,6 +456,25 @@ def test_overwrite_replaces_the_old_build(vocab, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["c.txt", "out"]
 
 
+def test_cli_mines_clause_markers_on_request(vocab, tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("It was cold.\nBut the sun shone, so we walked home.\n", encoding="utf-8")
+    counts = {}
+    for extra in ([], ["--discourse-within-sentences"]):
+        out = tmp_path / f"o{len(extra)}"
+        args = ["build", "--lang", "en", "--input", str(corpus), "--vocab", vocab["en"], "--output", str(out)]
+        result = cli(*args, "--tasks", "discourse_relation", "--quiet", *extra)
+        assert result.returncode == 0, result.stderr
+        manifest = read_manifest(str(out))
+        assert manifest["settings"]["discourse_within_sentences"] == bool(extra)
+        counts[bool(extra)] = {
+            name: n for name, n in manifest["tasks"]["discourse_relation"]["class_counts"].items() if n
+        }
+    # The "But" sentence pairs with "It was cold." (contrast); ", so" adds (the sun shone, we walked home.).
+    assert counts[False] == {"contrast": 1}
+    assert counts[True] == {"contrast": 1, "result": 1}
+
+
 # ---------------------------------------------------------------------------------------------- inspect / help
 def test_inspect_shows_decoded_samples_with_labels(vocab, tmp_path):
     inputs, ir = demo_corpus("zh")

@@ -163,6 +163,54 @@ def test_en_discourse_pairs(en_tok):
     assert result.notes["marker sentences opening a document (no pair)"] == 1
 
 
+def test_en_discourse_pairs_within_sentences(en_tok):
+    doc = [
+        "It rained all day, but we went out.",
+        "We were wet; however, nobody minded it, so we stayed.",
+        "He left, though.",
+        "Then, because it was late, we slept.",
+    ]
+    chunk = Chunk("lines", "t.txt", doc, [1, 2, 3, 4], [4])
+    result = Processor(
+        en_tok, Settings("en", ("discourse_relation",), discourse_within_sentences=True)
+    ).process(chunk)
+    pairs = result.pairs["discourse_relation"]
+    parts = np.split(pairs["ids"], np.cumsum(pairs["lengths"])[:-1])
+    decoded = [en_tok.decode(p.tolist()) for p in parts]
+    # Sentence 3 opens with "Then": a pair with sentence 2 (temporal). Inside sentences: the first
+    # separator followed by a marker only ("so" after the second comma of sentence 1 is not taken);
+    # "though" with only "." after it gives nothing; "Then ," is no clause before "because".
+    assert pairs["labels"].tolist() == [5, 0, 0]  # temporal, contrast, contrast
+    assert decoded == [
+        "he left , though .",
+        "because it was late , we slept .",
+        "it rained all day",
+        "we went out .",
+        "we were wet",
+        "nobody minded it , so we stayed .",
+    ]
+    assert result.notes["discourse pairs within a sentence"] == 2
+    assert result.notes["clause markers with nothing after the marker"] == 1
+    # Off by default: the sentence-initial pair only.
+    plain = Processor(en_tok, Settings("en", ("discourse_relation",))).process(chunk)
+    assert plain.pairs["discourse_relation"]["labels"].tolist() == [5]
+
+
+def test_zh_discourse_pairs_within_sentences(zh_tok):
+    sentence = "他很累，但是他还是去了。"
+    # Premise: jieba cuts 但是 as one word after the comma.
+    assert list(jieba.cut(sentence))[3:5] == ["，", "但是"]
+    chunk = Chunk("lines", "t.txt", [sentence], [1], [1])
+    result = Processor(
+        zh_tok, Settings("zh", ("discourse_relation",), discourse_within_sentences=True)
+    ).process(chunk)
+    pairs = result.pairs["discourse_relation"]
+    first, second = np.split(pairs["ids"], [pairs["lengths"][0]])
+    assert pairs["labels"].tolist() == [0]  # contrast
+    assert "".join(zh_tok.convert_ids_to_tokens(first.tolist())) == "他很累"
+    assert "".join(zh_tok.convert_ids_to_tokens(second.tolist())) == "他还是去了。"
+
+
 def test_phrase_ids_split_long_runs_evenly():
     content = np.array([True] * 9 + [False] + [True] * 5 + [False, True])
     sentence = np.zeros(len(content), dtype=np.int64)
