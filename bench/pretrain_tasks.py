@@ -17,18 +17,20 @@ task's input form and its three classes, but it is a proxy, not search data.
 
 The schedule is ERNIE 2.0's continual multi-task learning in two stages: knowledge masking alone
 (``--masking-first`` of the steps), then every task with masking kept in. The order matters here.
-The sentence-pair tasks need the two segments compared token by token, and a tiny model trained from
-scratch on their sentence-level labels alone does not find that in thousands of steps: their loss
-stays at ln 3 (PaddleNLP's ErnieModel does the same on a synthetic "does B repeat a token of A"
-task). The masked LM first learns to look up the other occurrences of a word, and the pair tasks
-then learn within a few hundred steps.
+The sentence-pair tasks that need the two segments compared token by token (distance, IR) do not
+find that from scratch on their sentence-level labels alone: their loss stays at ln 3 for thousands
+of steps (PaddleNLP's ErnieModel does the same on a synthetic "does B repeat a token of A" task).
+After the masked LM they start to learn once they have had ~2,000 steps of their own, which is why
+Chinese runs longer and gives them most of the second stage. Discourse pairs are mined with
+``discourse_within_sentences`` (``--discourse-within-sentences 0`` for sentence-initial markers only).
 
 Each task is scored by its headline metric (``Task.metric_name``) on the same held-out samples at
 the start and at the end: accuracy against the best blind guess (the majority class; the most
 frequent token for the masked LM; for sentence reordering 1/m!, a guess that sees the number of
-segments m), or, for discourse relation (trained class-balanced), balanced accuracy, the mean recall
-over the classes, against 1/K. ``z`` = (end - chance) / the standard error of a blind guess on the
-same samples.
+segments m), ``z`` = (end - chance) / sqrt(chance (1 - chance) / n); or, for discourse relation
+(trained class-balanced), balanced accuracy, the mean recall over the classes, against 1/K, with
+``z`` from a permutation test: the model's held-out predictions shuffled over the samples 2,000
+times give the null mean and sd (a blind guesser with the model's class frequencies).
 """
 
 from __future__ import annotations
