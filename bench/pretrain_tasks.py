@@ -347,7 +347,6 @@ def run_language(lang: str, data: str, args: argparse.Namespace, workdir: str) -
             "end": round(end[name][metric], 4),
             "chance": round(chance, 4),
             "n": end[name]["count"],
-            "z": round((end[name][metric] - chance) / blind_guess_se(end[name], chance), 1),
             "train_loss_first_last": [
                 round(sum(v[:20]) / max(len(v[:20]), 1), 3),
                 round(sum(v[-20:]) / max(len(v[-20:]), 1), 3),
@@ -362,6 +361,8 @@ def run_language(lang: str, data: str, args: argparse.Namespace, workdir: str) -
             entry["z"] = round((observed - null_mean) / max(null_sd, 1e-9), 1)
             entry["permutation_null_mean_sd"] = [round(null_mean, 4), round(null_sd, 4)]
             entry["class_counts"] = end[name]["class_counts"]
+        else:
+            entry["z"] = round((end[name][metric] - chance) / blind_guess_se(end[name], chance), 1)
         if metric != "accuracy":
             entry["accuracy_end_chance"] = [round(end[name]["accuracy"], 4), round(end[name]["chance"], 4)]
         if "perplexity" in end[name]:

@@ -59,9 +59,13 @@ _CJK_WORD = re.compile(
 )
 
 
+def _is_text(word: str) -> bool:
+    """Holds a letter, digit or ideograph: not punctuation alone."""
+    return any(char.isalnum() for char in word)
+
+
 def _has_text(words: list[str]) -> bool:
-    """Some letter, digit or ideograph: not punctuation alone."""
-    return any(char.isalnum() for word in words for char in word)
+    return any(map(_is_text, words))
 
 
 @dataclass
@@ -437,7 +441,7 @@ class Processor:
                 k = int(w_sentence[j])
                 if k == used or j + 1 >= word_start[k + 1]:
                     continue
-                if sum(_has_text([word]) for word in words[word_start[k] : j]) < 2:
+                if sum(map(_is_text, words[word_start[k] : j])) < 2:
                     continue  # no clause before it ("Then, because ...", "Yes, but ...")
                 match = self._marker_at(words, j + 1, word_start[k + 1])
                 if match is None:

@@ -191,19 +191,20 @@ class Task(ABC):
     @abstractmethod
     def num_classes(self) -> int: ...
 
-    def unit_order(self, split: str, epoch: int) -> np.ndarray:
-        """The seeded order in which pass ``epoch`` visits the units of ``split``."""
-        key = (split, epoch)
+    def seeded_order(self, key: tuple[str, int], seed: list[int], n: int, cache_size: int = 4) -> np.ndarray:
+        """A permutation of ``n`` from ``default_rng([context seed, task key, *seed])``, cached under
+        ``key``; the cache holds at most ``cache_size`` orders (the passes in use, not all of them)."""
         order = self._orders.get(key)
         if order is None:
-            rng = np.random.default_rng(
-                [self.context.seed, stable_key(self.name), _SPLIT_CODES[split], 1 << 30, epoch]
-            )
-            order = rng.permutation(self.num_units(split))
-            if len(self._orders) >= 4:
+            order = np.random.default_rng([self.context.seed, stable_key(self.name), *seed]).permutation(n)
+            if len(self._orders) >= cache_size:
                 self._orders.clear()
             self._orders[key] = order
         return order
+
+    def unit_order(self, split: str, epoch: int) -> np.ndarray:
+        """The seeded order in which pass ``epoch`` visits the units of ``split``."""
+        return self.seeded_order((split, epoch), [_SPLIT_CODES[split], 1 << 30, epoch], self.num_units(split))
 
     def unit_for(self, index: int, split: str) -> int:
         """Which unit sample ``index`` of ``split`` is built from (one pass = every unit once)."""

@@ -59,14 +59,9 @@ class PairTask(Task):
         label, draw = balanced_class(self.context.seed, self.name, index, self.train_classes)
         pairs = self.class_pairs[label]
         epoch, position = divmod(draw, len(pairs))
-        key = (f"class{label}", epoch)
-        order = self._orders.get(key)
-        if order is None:
-            rng = np.random.default_rng([self.context.seed, stable_key(self.name), 11 + label, epoch])
-            order = rng.permutation(len(pairs))
-            if len(self._orders) >= 4 + 2 * len(self.train_classes):
-                self._orders.clear()
-            self._orders[key] = order
+        # Room for every class's current and next pass besides the unit orders.
+        cache_size = 4 + 2 * len(self.train_classes)
+        order = self.seeded_order((f"class{label}", epoch), [11 + label, epoch], len(pairs), cache_size)
         return int(pairs[order[position]])
 
     def sample(self, index: int, split: str = "train") -> Sample:

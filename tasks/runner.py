@@ -304,7 +304,7 @@ def format_eval(step: int, metrics: dict[str, dict[str, float]]) -> str:
     for task, values in metrics.items():
         metric = values.get("metric", "accuracy")
         chance = values.get(f"{metric}_chance", values["chance"])
-        label = "acc" if metric == "accuracy" else metric.replace("balanced_accuracy", "bal.acc")
+        label = {"accuracy": "acc", "balanced_accuracy": "bal.acc"}.get(metric, metric)
         text = f"{task} {label} {values[metric]:.3f} (chance {chance:.3f})"
         if "perplexity" in values:
             text += f" ppl {values['perplexity']:.1f}"

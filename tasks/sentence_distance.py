@@ -21,7 +21,7 @@ import numpy as np
 
 from data_tools.shards import ShardError
 
-from .base import Sample, Task, balanced_class, documents_split, pair_input, register_task, stable_key
+from .base import Sample, Task, balanced_class, documents_split, pair_input, register_task
 
 
 @register_task
@@ -92,16 +92,8 @@ class SentenceDistance(Task):
     def _anchor(self, label: int, index: int, split: str) -> tuple[int, int]:
         anchors = self.anchors[split][label]
         epoch, position = divmod(index // len(self.classes[split]), len(anchors))
-        key = (f"{split}/{label}", epoch)
-        order = self._orders.get(key)
-        if order is None:
-            rng = np.random.default_rng(
-                [self.context.seed, stable_key(self.name), 11 + label, 1 if split == "heldout" else 0, epoch]
-            )
-            order = rng.permutation(len(anchors))
-            if len(self._orders) >= 8:
-                self._orders.clear()
-            self._orders[key] = order
+        seed = [11 + label, 1 if split == "heldout" else 0, epoch]
+        order = self.seeded_order((f"{split}/{label}", epoch), seed, len(anchors), cache_size=8)
         doc, pos = anchors[order[position]]
         return int(doc), int(pos)
 
