@@ -25,9 +25,8 @@ os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures", "finetune"))
 
-TASKS = {
+BENCHMARKS = {
     # task: (suite, data folder under ERNIE_TEST_DATA, vocab file, max_seq_len)
     "sst2": ("glue", "glue/SST-2", "vocab_en.txt", 64),
     "chnsenticorp": ("chinese", "clue/chnsenticorp", "vocab_zh.txt", 128),
@@ -45,7 +44,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--learning_rate", type=float, default=1e-3)
-    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--tasks", default=",".join(BENCHMARKS))
     args = parser.parse_args()
     data_root = os.environ.get("ERNIE_TEST_DATA")
     if not data_root:
@@ -54,11 +53,10 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    from tiny import make_tiny_model
-
     from ernie.finetune import load_finetune_config, run_finetune
+    from ernie.finetune.benchmarks import get_benchmark
     from ernie.finetune.readers import read_split
-    from ernie.finetune.tasks import get_task
+    from tests.fixtures.finetune.tiny import make_tiny_model
 
     report = {
         "bench": "finetune_baseline",
@@ -70,7 +68,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as work:
         for task in args.tasks.split(","):
-            suite, folder, vocab, max_seq_len = TASKS[task]
+            suite, folder, vocab, max_seq_len = BENCHMARKS[task]
             model_dir = args.model_dir or make_tiny_model(
                 os.path.join(work, f"model_{task}"),
                 vocab_file=os.path.join(data_root, "ernie_official", vocab),
@@ -82,8 +80,8 @@ def main() -> None:
             data_dir = os.path.join(data_root, folder)
             overrides = [
                 f"trainer.max_steps={args.steps}",
-                f"trainer.batch_size={args.batch_size}",
-                f"trainer.save_steps={max(1, args.steps // 3)}",
+                f"trainer.global_batch_size={args.batch_size}",
+                f"trainer.eval_steps={max(1, args.steps // 3)}",
                 f"trainer.logging_steps={max(1, args.steps // 10)}",
                 f"optimizer.learning_rate={args.learning_rate}",
                 "optimizer.warmup=0.1",
@@ -100,7 +98,7 @@ def main() -> None:
             with contextlib.redirect_stdout(sys.stderr):  # the results table; stdout is the JSON line
                 results = run_finetune(config, do_train=True, do_eval=True, do_predict=False)
             seconds = time.time() - start
-            spec = get_task(task)
+            spec = get_benchmark(task)
             train = read_split(spec, os.path.join(data_dir, config["data"]["train"]))
             dev = read_split(spec, os.path.join(data_dir, config["data"]["dev"]))
             baseline = majority_accuracy([e.label for e in train.examples], [e.label for e in dev.examples])

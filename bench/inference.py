@@ -1,7 +1,7 @@
 """Serving speed: the exported Paddle Inference predictor vs the dygraph model, same weights, same run.
 
 For each model size, a random-weight ErnieForSequenceClassification is saved, exported with
-``ernie.inference.export_model`` and timed on the same int64 inputs:
+``ernie.serving.export_model`` and timed on the same int64 inputs:
 
 * latency: batch 1 x ``seq_len`` tokens, median milliseconds per call;
 * throughput: batch ``batch`` x ``seq_len``, median sequences per second;
@@ -40,8 +40,8 @@ def child(args: argparse.Namespace) -> dict:
     import paddle
 
     from ernie import ErnieConfig, ErnieTokenizer
-    from ernie.inference import Predictor, export_model
     from ernie.modeling import ErnieForSequenceClassification
+    from ernie.serving import Predictor, export_model
 
     paddle.base.core.set_num_threads(args.threads)  # dygraph's CPU math threads = the predictor's
     rng = np.random.default_rng(0)

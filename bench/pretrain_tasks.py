@@ -215,13 +215,14 @@ def permutation_null(trainer, name: str, rounds: int = 2000) -> tuple[float, flo
     import paddle
 
     from tasks.base import IGNORE_INDEX
-    from tasks.trainer import to_tensors
+    from tasks.objective import to_tensors
 
-    task = trainer.tasks[name]
+    objective = trainer.objective
+    task = objective.tasks[name]
     labels, predictions = [], []
     trainer.model.eval()
     with paddle.no_grad():
-        for batch in trainer.eval_batches(name):
+        for batch in objective.eval_batches(name):
             logits = task.forward(trainer.model, to_tensors(batch))
             labels.append(np.asarray(batch["labels"]).reshape(-1))
             predictions.append(logits.argmax(axis=-1).numpy().reshape(-1))
@@ -237,8 +238,10 @@ def run_language(lang: str, data: str, args: argparse.Namespace, workdir: str) -
     import yaml
 
     from data_tools.build import build_shards
+    from ernie.engine import resolve_settings
+    from ernie.engine.loop import Engine
     from tasks.config import load_pretrain_config
-    from tasks.trainer import Pretrainer
+    from tasks.objective import PretrainingObjective
 
     started = time.time()
     if lang == "en":
@@ -305,7 +308,8 @@ def run_language(lang: str, data: str, args: argparse.Namespace, workdir: str) -
             "eval_samples": args.eval_samples,
         },
         "optimizer": {"learning_rate": args.lr, "warmup": 0.06, "weight_decay": 0.01},
-        "trainer": {"micro_batch_size": args.batch, "eval_batch_size": 64},
+        "output_dir": os.path.join(workdir, f"run_{lang}"),
+        "trainer": {"global_batch_size": args.batch, "eval_batch_size": 64},
         "tasks": task_options,
         "stages": stages,
     }
@@ -313,29 +317,33 @@ def run_language(lang: str, data: str, args: argparse.Namespace, workdir: str) -
     path = os.path.join(workdir, f"pretrain_{lang}.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(config, f)
-    trainer = Pretrainer(load_pretrain_config(path))
-    start = trainer.evaluate()
+    loaded = load_pretrain_config(path)
+    settings = resolve_settings(loaded, world_size=1)
+    trainer = Engine(PretrainingObjective(loaded, settings), settings, checkpoint=None)  # the engine's step
+    total = trainer.objective.total_steps
+    start = trainer.evaluate().metrics
     train_started = time.time()
     losses: dict[str, list[float]] = {name: [] for name in tasks}
-    while not trainer.done:
-        result = trainer.train_step()
-        losses[result.task].append(result.loss)
-        if args.verbose and result.step % 100 == 0:
+    for step in range(1, total + 1):
+        result = trainer.train_step(step)
+        task_name = result.info["task"]
+        losses[task_name].append(result.loss)
+        if args.verbose and step % 100 == 0:
             print(
-                f"[{lang}] step {result.step} {result.task} loss {result.loss:.3f}",
+                f"[{lang}] step {step} {task_name} loss {result.loss:.3f}",
                 file=sys.stderr,
                 flush=True,
             )
-        if args.eval_every and result.step % args.eval_every == 0 and not trainer.done:
-            curve = trainer.evaluate()
+        if args.eval_every and step % args.eval_every == 0 and step < total:
+            curve = trainer.evaluate().metrics
             print(
-                f"[{lang}] step {result.step} held-out "
+                f"[{lang}] step {step} held-out "
                 + " ".join(f"{name}={curve[name][curve[name]['metric']]:.3f}" for name in tasks),
                 file=sys.stderr,
                 flush=True,
             )
     train_seconds = time.time() - train_started
-    end = trainer.evaluate()
+    end = trainer.evaluate().metrics
 
     report = {}
     for name in tasks:
@@ -373,8 +381,8 @@ def run_language(lang: str, data: str, args: argparse.Namespace, workdir: str) -
         report[name] = entry
     counts = {
         name: {
-            "train_units": trainer.tasks[name].num_units("train"),
-            "heldout_units": trainer.tasks[name].num_units("heldout"),
+            "train_units": trainer.objective.tasks[name].num_units("train"),
+            "heldout_units": trainer.objective.tasks[name].num_units("heldout"),
         }
         for name in tasks
     }
@@ -382,9 +390,9 @@ def run_language(lang: str, data: str, args: argparse.Namespace, workdir: str) -
         "documents": len(docs),
         "tokens": manifest["tasks"]["knowledge_masking"]["tokens"],
         "units": counts,
-        "steps": trainer.global_step,
+        "steps": total,
         "stages": stages,
-        "global_batch": trainer.samples_per_step,
+        "global_batch": trainer.settings.global_batch_size,
         "max_seq_len": args.max_seq_len,
         "build_seconds": round(build_seconds, 1),
         "train_seconds": round(train_seconds, 1),

@@ -1,10 +1,11 @@
-"""Pre-training loop overhead: the full step (data, controller, model, optimizer) vs the bare model step.
+"""Pre-training loop overhead: the engine's full step (data, controller, model, optimizer) vs the bare step.
 
-Two identical ``Pretrainer`` runs over the bundled demo corpus (all tasks of the language in one stage):
+Two identical pre-training objectives over the bundled demo corpus (all tasks of the language in one stage):
 
-* full: ``trainer.train_step()`` as tools/pretrain.py calls it, plus the run log's bookkeeping:
+* full: ``Engine.train_step`` as ``ernie.engine.train`` calls it, plus the run log's bookkeeping:
   the controller picks the task, samples are built from the memory-mapped shards, collated,
-  converted to tensors, forward, loss, backward, all-reduce (a no-op here), AdamW, metrics;
+  converted to tensors, forward, loss, backward, all-reduce (a no-op here), gradient norm, AdamW,
+  metrics;
 * bare: the same batches prepared beforehand (outside the timer) and only forward, loss,
   backward and AdamW timed, the step of ``bench/encoder_step.py`` on the batches the loop trains on.
 
@@ -71,10 +72,13 @@ def main() -> None:
 
     from data_tools.build import build_shards, demo_corpus
     from ernie import ErnieConfig
-    from ernie.cli import merge_config
+    from ernie.engine import resolve_settings
+    from ernie.engine.loop import Engine
+    from ernie.engine.reporting import RunLog
+    from ernie.optimization import build_optimizer
+    from ernie.yaml_config import merge_config
     from tasks.config import pretrain_defaults
-    from tasks.runner import RunLog
-    from tasks.trainer import Pretrainer, to_tensors
+    from tasks.objective import PretrainingObjective, to_tensors
 
     work = tempfile.mkdtemp(prefix="bench_pretrain_")
     vocab = os.path.join(ROOT, "data_tools", "demo_corpus", f"vocab_{args.lang}.txt")
@@ -100,33 +104,41 @@ def main() -> None:
         "model": {},
         "data": {"dir": shards, "max_seq_len": args.seq_len, "heldout": 0.1, "eval_samples": 0},
         "optimizer": {"learning_rate": 1e-4, "weight_decay": 0.01, "warmup": 0.1, "max_grad_norm": 1.0},
-        "trainer": {"micro_batch_size": args.batch, "logging_steps": 10},
+        "trainer": {"global_batch_size": args.batch, "logging_steps": 10},
         "tasks": {name: {"task_id": k} for k, name in enumerate(TASKS[args.lang])},
         "stages": [{"name": "all", "tasks": {name: steps_each for name in TASKS[args.lang]}}],
     }
     config = merge_config(pretrain_defaults(), config, "bench", ("model", "tasks"))
-    full, bare = Pretrainer(config), Pretrainer(config)
+    settings = resolve_settings(config, world_size=1)
+    full = Engine(PretrainingObjective(config, settings), settings, checkpoint=None)
+    bare = PretrainingObjective(config, settings)
+    bare_optimizer, bare_scheduler = build_optimizer(
+        bare.model, learning_rate=1e-4, total_steps=bare.total_steps, warmup=0.1, weight_decay=0.01
+    )
     log = RunLog(work, main=False, logging_steps=10)
+    step_number = 0
 
     def full_step() -> tuple[float, int]:
+        nonlocal step_number
+        step_number += 1
         start = time.perf_counter()
-        result = full.train_step()
-        log.step(result)
-        return time.perf_counter() - start, result.tokens
+        record = full.train_step(step_number)
+        log.step(record, last=False, fields=full.objective.log_fields)
+        return time.perf_counter() - start, int(record.stats["tokens"])
 
     def bare_step() -> float:
         plan = bare.controller.next()
         task = bare.task_for(plan)
-        batches = bare.step_batches(plan)  # prepared outside the timer
+        batches = [task.batch(bare.rank_indices(plan, a), "train") for a in range(bare.accumulate_steps)]
         count = max(sum(task.label_count(batch) for batch in batches), 1)
-        tensors = [to_tensors(batch) for batch in batches]
+        tensors = [to_tensors(batch) for batch in batches]  # prepared outside the timer
         start = time.perf_counter()
         for batch in tensors:
             summed, _ = task.loss_and_stats(task.forward(bare.model, batch), batch)
             (summed / count).backward()
-        bare.optimizer.step()
-        bare.scheduler.step()
-        bare.optimizer.clear_grad(set_to_zero=False)
+        bare_optimizer.step()
+        bare_scheduler.step()
+        bare_optimizer.clear_grad(set_to_zero=False)
         return time.perf_counter() - start
 
     for _ in range(args.warmup):
@@ -140,7 +152,7 @@ def main() -> None:
         bare_times.append(bare_step())
 
     # bench/encoder_step.py's step: fixed shape, random tokens, MLM at 15% of positions.
-    model, optimizer = bare.model, bare.optimizer
+    model, optimizer = bare.model, bare_optimizer
     rng = np.random.RandomState(0)
     ids = rng.randint(5, vocab_size, size=(args.batch, args.seq_len)).astype("int64")
     masked = np.sort(rng.choice(ids.size, size=int(0.15 * ids.size), replace=False)).astype("int64")

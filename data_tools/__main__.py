@@ -1,4 +1,4 @@
-"""``python -m data_tools build|inspect|verify|vocab``: a thin CLI over ``build``, ``inspect`` and ``vocab``."""
+"""``python -m data_tools build|inspect|verify|vocab`` (``ernie-data``): a thin CLI over ``build``, ``inspect`` and ``vocab``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import Optional
 
-from ernie.cli import UsageError, run_cli, setup_logging
+from ernie.cli import run_cli, setup_logging
+from ernie.errors import UsageError
 
 from .build import LANGUAGE_TASKS, build_shards, summary
 from .inspect import inspect, verify_shards
@@ -112,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def _main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "build":
         setup_logging()
@@ -148,5 +149,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 
+def main() -> None:
+    """The ``ernie-data`` command (``python -m data_tools``)."""
+    run_cli(_main)
+
+
 if __name__ == "__main__":
-    run_cli(main)
+    main()

@@ -17,7 +17,7 @@ import sys
 from collections import Counter, deque
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
-from ernie.cli import UsageError
+from ernie.errors import UsageError
 
 from . import __version__, lexicon
 from .indexed import token_dtype

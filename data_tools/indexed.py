@@ -29,6 +29,8 @@ from typing import Iterable, Iterator, Optional, Union
 
 import numpy as np
 
+from ernie.errors import ErnieError
+
 MAGIC = b"MMIDIDX\x00\x00"
 VERSION = 1
 HEADER = struct.Struct("<9sQBQQ")  # 34 bytes
@@ -46,7 +48,7 @@ DTYPE_CODES = {
 CODE_DTYPES = {code: dtype for dtype, code in DTYPE_CODES.items()}
 
 
-class IndexedDatasetError(ValueError):
+class IndexedDatasetError(ErnieError):
     """A damaged or foreign index file; the message names it."""
 
 

@@ -46,6 +46,8 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
+from ernie.errors import ErnieError
+
 from .indexed import IndexedDataset, IndexedDatasetError, IndexedDatasetWriter, bin_path, idx_path
 
 FORMAT_VERSION = 1
@@ -64,7 +66,7 @@ TASK_LAYOUT: dict[str, dict[str, Any]] = {
 ALL_TASKS = tuple(TASK_LAYOUT)
 
 
-class ShardError(ValueError):
+class ShardError(ErnieError):
     """Missing, damaged or mismatched shards; the message names the file (and key)."""
 
 

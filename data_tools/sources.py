@@ -25,7 +25,7 @@ import re
 import zlib
 from typing import BinaryIO, Callable, Iterator
 
-from ernie.cli import UsageError
+from ernie.errors import UsageError
 
 from .process import Chunk
 

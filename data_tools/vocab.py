@@ -18,7 +18,7 @@ import os
 from collections import Counter
 from typing import Iterable
 
-from ernie.cli import UsageError
+from ernie.errors import UsageError
 from ernie.tokenizer import BasicTokenizer, is_chinese_char
 
 SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]")

@@ -37,8 +37,9 @@ warnings.filterwarnings("ignore", message="No ccache found", category=UserWarnin
 
 __version__ = "0.1.0"
 
-from .config import ConfigError, ErnieConfig  # noqa: E402
-from .tokenizer import ErnieTokenizer, TokenizerError  # noqa: E402
+from .config import ErnieConfig  # noqa: E402
+from .errors import CheckpointError, ConfigError, ErnieError, TokenizerError, UsageError  # noqa: E402
+from .tokenizer import ErnieTokenizer  # noqa: E402
 
 _LAZY = {
     "ErnieModel": "modeling",
@@ -46,11 +47,19 @@ _LAZY = {
     "ErnieForTokenClassification": "modeling",
     "ErnieForQuestionAnswering": "modeling",
     "ErnieForPretraining": "modeling",
-    "CheckpointError": "checkpoint",
     "LoadReport": "checkpoint",
 }
 
-__all__ = ["ErnieConfig", "ConfigError", "ErnieTokenizer", "TokenizerError", *_LAZY]
+__all__ = [
+    "ErnieConfig",
+    "ErnieError",
+    "ConfigError",
+    "CheckpointError",
+    "ErnieTokenizer",
+    "TokenizerError",
+    "UsageError",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str):

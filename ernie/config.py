@@ -21,15 +21,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .errors import ConfigError
+
 CONFIG_NAME = "config.json"
 LEGACY_CONFIG_NAME = "model_config.json"
 OFFICIAL_CONFIG_NAME = "ernie_config.json"
 
 ACTIVATIONS = ("relu", "gelu", "gelu_new", "gelu_approximate", "tanh", "silu")
-
-
-class ConfigError(ValueError):
-    """A config value or file is invalid; the message names the file and key."""
 
 
 @dataclass

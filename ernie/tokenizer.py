@@ -25,14 +25,13 @@ import re
 import unicodedata
 from typing import Any, Iterable, Optional, Sequence, Union
 
+from .errors import TokenizerError
+from .files import atomic_write_text
+
 VOCAB_NAME = "vocab.txt"
 TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_NAME = "special_tokens_map.json"
 MAX_CHARS_PER_WORD = 100
-
-
-class TokenizerError(ValueError):
-    """Bad vocabulary or tokenizer files; the message names the file (and line)."""
 
 
 # ---------------------------------------------------------------------------------------------- vocab
@@ -703,24 +702,17 @@ class ErnieTokenizer:
         ordered = sorted(self.vocab.items(), key=lambda item: item[1])
         contiguous = all(index == k for k, (_, index) in enumerate(ordered))
         lines = [token if contiguous else f"{token}\t{index}" for token, index in ordered]
-        _write_atomic(os.path.join(path, VOCAB_NAME), "\n".join(lines) + "\n")
+        atomic_write_text(os.path.join(path, VOCAB_NAME), "\n".join(lines) + "\n")
         config = {
             "tokenizer_class": "ErnieTokenizer",
             "do_lower_case": self.do_lower_case,
             "model_max_length": self.model_max_length,
             **self.special_tokens,
         }
-        _write_atomic(
+        atomic_write_text(
             os.path.join(path, TOKENIZER_CONFIG_NAME), json.dumps(config, indent=2, ensure_ascii=False) + "\n"
         )
-        _write_atomic(
+        atomic_write_text(
             os.path.join(path, SPECIAL_TOKENS_MAP_NAME),
             json.dumps(self.special_tokens, indent=2, ensure_ascii=False) + "\n",
         )
-
-
-def _write_atomic(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)

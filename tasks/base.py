@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 
 from data_tools.shards import IGNORE, ShardError, TaskShards
-from ernie.config import ConfigError
+from ernie.errors import ConfigError
 
 IGNORE_INDEX = -100  # label value that carries no loss (padding, [CLS]/[SEP], unscored tokens)
 SPLITS = ("train", "heldout")

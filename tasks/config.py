@@ -1,4 +1,4 @@
-"""The pre-training config: defaults, validation, and the stages it describes.
+"""The pre-training config: every key (documented in PRETRAIN_KEYS), validation, and the stages it describes.
 
 Every check here is cheap (no model, no shards), so a bad config stops with a one-line
 ``ConfigError`` naming the key before anything heavy starts. The format is documented in
@@ -18,97 +18,81 @@ Every check here is cheap (no model, no shards), so a bad config stops with a on
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any, Iterable, Optional
 
-from ernie.cli import load_yaml, merge_config, parse_override, set_path
-from ernie.config import ConfigError, ErnieConfig
+from ernie.config import ErnieConfig
+from ernie.engine.distributed import world_size
+from ernie.engine.settings import RETIRED_KEYS, engine_keys, resolve_settings
+from ernie.errors import ConfigError
+from ernie.yaml_config import Key, check_int, check_number, defaults_of, load_config
 
 from .base import task_class
 from .controller import Stage
 
 STAGE_KEYS = ("name", "tasks")
 
+# Every key of a pre-training config, in one place (``tools/pretrain.py --help`` prints them). The
+# engine's keys mean the same in fine-tuning; the defaults below are pre-training's.
+PRETRAIN_KEYS: tuple[Key, ...] = (
+    *engine_keys(
+        **{
+            "output_dir": "output/pretrain",
+            "trainer.eval_steps": 500,
+            "trainer.save_steps": 1000,
+            "optimizer.warmup": 0.1,
+        }
+    ),
+    Key("model_config", None, "model JSON, or a directory holding one (its config only)"),
+    Key("init_from", None, "checkpoint whose weights the run starts from (continual pre-training)"),
+    Key(
+        "vocab",
+        None,
+        "the vocabulary the shards were built with; default: vocab.txt beside init_from / model_config",
+    ),
+    Key("model", {}, "model.<key> overrides a key of the model config, e.g. model.hidden_dropout_prob=0"),
+    Key(
+        "data.dir",
+        None,
+        "shard folder (python -m data_tools build ... --output DIR); '{output_dir}' is replaced",
+    ),
+    Key("data.max_seq_len", 128, "tokens per sample, [CLS]/[SEP] included"),
+    Key("data.heldout", 0.05, "held-out share (< 1) or count (>= 1) of the documents / pairs of each task"),
+    Key("data.eval_samples", 256, "held-out samples per task at each evaluation (0: no evaluation)"),
+    Key(
+        "data.build.lang",
+        None,
+        "en | zh: build data.dir from data.build.input when it is missing (the demos)",
+    ),
+    Key("data.build.input", [], "corpus files for data.build"),
+    Key("data.build.ir", None, "query<TAB>title<TAB>label file for the IR relevance task"),
+    Key("data.build.workers", 1, "processes for data.build"),
+    Key("tasks", {}, "task name -> options: task_id (its row of the task embedding) and the task's options"),
+    Key(
+        "stages",
+        [],
+        "ordered stages, each {name, tasks: {task: steps}}; the controller interleaves a stage's tasks",
+    ),
+)
+FREE_SECTIONS = ("model", "tasks")
+
 
 def pretrain_defaults() -> dict[str, Any]:
     """Every key a pre-training config may set, with its default (a fresh copy each call)."""
-    return copy.deepcopy(
-        {
-            "output_dir": "output/pretrain",
-            "seed": 1,
-            "model_config": None,  # model JSON, or a directory holding one (its config only)
-            "init_from": None,  # checkpoint directory whose weights the run starts from
-            "vocab": None,  # vocabulary file; default: the init_from / model_config directory's vocab.txt
-            "model": {},  # model.<key> overrides a model-config key
-            "data": {
-                "dir": None,  # shard directory (python -m data_tools build ... --output DIR)
-                "max_seq_len": 128,
-                "heldout": 0.05,  # held-out share (< 1) or count (>= 1) of documents / pairs per task
-                "eval_samples": 256,  # held-out samples per task at each evaluation
-                # How to build data.dir when it is missing (the demos): python -m data_tools build
-                "build": {"lang": None, "input": [], "ir": None, "workers": 1},
-            },
-            "optimizer": {
-                "learning_rate": 1e-4,
-                "weight_decay": 0.01,
-                "warmup": 0.1,  # < 1: share of the run's steps; >= 1: steps
-                "max_grad_norm": 1.0,
-                "beta1": 0.9,
-                "beta2": 0.999,
-                "epsilon": 1e-8,
-            },
-            "trainer": {
-                "max_steps": -1,  # stop after this many optimizer steps even if the stages hold more
-                "save_steps": 1000,
-                "micro_batch_size": 8,  # per rank
-                "accumulate_steps": 1,
-                "logging_steps": 10,
-                "eval_steps": 500,  # 0: evaluate only at the end
-                "eval_batch_size": 32,
-                # If set, must equal micro_batch_size x accumulate_steps x ranks; accumulate_steps
-                # may then be left at 1 and is derived (the global batch stays fixed across cluster sizes).
-                "global_batch_size": None,
-                "keep_checkpoints": 3,  # the last K checkpoints are kept (0: all)
-                "amp": None,  # float16 | bfloat16 (GPU); ignored with a warning on CPU
-                "amp_level": "O1",  # O1: autocast white-listed ops; O2: fp16/bf16 weights with fp32 master copies
-                "recompute": False,  # recompute each layer's activations in the backward pass (memory for compute)
-                "visualdl": True,  # scalars under output_dir/visualdl when VisualDL is installed
-            },
-            "tasks": {},
-            "stages": [],
-        }
-    )
-
-
-FREE_SECTIONS = ("model", "tasks")
+    return defaults_of(PRETRAIN_KEYS)
 
 
 def load_pretrain_config(
     path: Optional[str], overrides: Iterable[str] = (), defaults: Optional[dict[str, Any]] = None
 ) -> dict[str, Any]:
-    """YAML + ``--set`` overrides over the defaults, validated (structure, tasks, stages).
-
-    ``model`` and ``tasks`` are free sections (their keys are checked by ErnieConfig and by the
-    tasks). A ``--set model.x=1`` or ``--set tasks.t.x=1`` changes that one key and keeps the rest of
-    the section (``ernie.cli.merge_config`` would replace a free section wholesale).
-    """
+    """YAML + ``--set`` overrides over the defaults, validated (structure, engine keys, tasks, stages)."""
     source = path or "config"
-    raw = load_yaml(path) if path else {}
-    free = {key: raw.pop(key) for key in FREE_SECTIONS if key in raw}
-    config = merge_config(defaults or pretrain_defaults(), raw, source, FREE_SECTIONS)
-    for key, value in free.items():
-        if value is not None and not isinstance(value, dict):
-            raise ConfigError(f"{source}: key '{key}' must be a mapping, got {type(value).__name__}")
-        config[key] = copy.deepcopy(value) if value else {}
-    for text in overrides:
-        keys, value = parse_override(text)
-        if keys[0] in FREE_SECTIONS:
-            set_path(config, keys, value)
-        else:
-            partial: dict[str, Any] = {}
-            set_path(partial, keys, value)
-            config = merge_config(config, partial, f"--set {text}", FREE_SECTIONS)
+    config = load_config(path, defaults or pretrain_defaults(), overrides, FREE_SECTIONS, RETIRED_KEYS)
+    for key in FREE_SECTIONS:
+        if config.get(key) is None:
+            config[key] = {}
+        if not isinstance(config[key], dict):
+            raise ConfigError(f"{source}: key '{key}' must be a mapping, got {type(config[key]).__name__}")
     # "{output_dir}" in data.dir keeps a demo's shards with its run, wherever --set output_dir puts it.
     if isinstance(config["data"].get("dir"), str) and isinstance(config.get("output_dir"), str):
         config["data"]["dir"] = config["data"]["dir"].replace("{output_dir}", config["output_dir"])
@@ -121,72 +105,23 @@ def _bad(source: str, key: str, why: str) -> ConfigError:
     return ConfigError(f"{source}: key '{key}' {why}")
 
 
-def _int(config: dict, section: str, key: str, source: str, minimum: int) -> int:
-    value = config[section][key] if section else config[key]
-    name = f"{section}.{key}" if section else key
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise _bad(source, name, f"must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _number(
-    config: dict, section: str, key: str, source: str, low: float, high: Optional[float] = None
-) -> float:
-    value = config[section][key]
-    if (
-        not isinstance(value, (int, float))
-        or isinstance(value, bool)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise _bad(source, f"{section}.{key}", f"must be a number {bounds}, got {value!r}")
-    return float(value)
-
-
 def validate_pretrain_config(config: dict[str, Any], source: str = "config") -> None:
     """Structure and values of everything but the model and the shards; raises ConfigError."""
-    _int(config, "", "seed", source, 0)
+    resolve_settings(config, world_size(), source)
     if not config.get("model_config") and not config.get("init_from"):
         raise _bad(source, "model_config", "is missing: give a model JSON (or init_from, a checkpoint)")
     data = config["data"]
     if not data.get("dir") or not isinstance(data["dir"], str):
         raise _bad(source, "data.dir", "is missing: the shard directory")
-    _int(config, "data", "max_seq_len", source, 8)
-    _number(config, "data", "heldout", source, 0.0)
-    _int(config, "data", "eval_samples", source, 0)
+    check_int(config, "data.max_seq_len", source, 8)
+    check_number(config, "data.heldout", source, 0.0)
+    check_int(config, "data.eval_samples", source, 0)
     if data["heldout"] == 0 and data["eval_samples"] > 0:
         raise _bad(
             source, "data.eval_samples", "needs a held-out split: set data.heldout > 0 (or eval_samples: 0)"
         )
-    trainer = config["trainer"]
-    max_steps = trainer["max_steps"]
-    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < -1:
-        raise _bad(
-            source,
-            "trainer.max_steps",
-            f"must be -1 (all stages) or a non-negative integer, got {max_steps!r}",
-        )
-    for key in ("micro_batch_size", "accumulate_steps", "logging_steps", "eval_batch_size"):
-        _int(config, "trainer", key, source, 1)
-    for key in ("save_steps", "eval_steps", "keep_checkpoints"):
-        _int(config, "trainer", key, source, 0)
-    if trainer["global_batch_size"] is not None:
-        _int(config, "trainer", "global_batch_size", source, 1)
-    if trainer["amp"] not in (None, False, "float16", "bfloat16"):
-        raise _bad(source, "trainer.amp", f"must be null, float16 or bfloat16, got {trainer['amp']!r}")
-    if trainer["amp_level"] not in ("O1", "O2"):
-        raise _bad(source, "trainer.amp_level", f"must be O1 or O2, got {trainer['amp_level']!r}")
-    for key in ("recompute", "visualdl"):
-        if not isinstance(trainer[key], bool):
-            raise _bad(source, f"trainer.{key}", f"must be true or false, got {trainer[key]!r}")
-    _number(config, "optimizer", "learning_rate", source, 0.0)
-    _number(config, "optimizer", "weight_decay", source, 0.0)
-    _number(config, "optimizer", "warmup", source, 0.0)
-    _number(config, "optimizer", "max_grad_norm", source, 0.0)
-    _number(config, "optimizer", "beta1", source, 0.0, 1.0)
-    _number(config, "optimizer", "beta2", source, 0.0, 1.0)
-    _number(config, "optimizer", "epsilon", source, 0.0)
+    for key in ("trainer.eval_steps", "trainer.save_steps"):
+        check_int(config, key, source, 0)
     task_options(config, source)
     parse_stages(config, source)
 

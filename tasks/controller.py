@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ernie.config import ConfigError
+from ernie.errors import ConfigError
 
 from .base import stable_key
 

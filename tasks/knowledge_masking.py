@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ernie.config import ConfigError
+from ernie.errors import ConfigError
 
 from .base import DocumentChunks, Sample, Task, documents_split, register_task, with_specials
 

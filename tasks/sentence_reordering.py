@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from ernie.config import ConfigError
+from ernie.errors import ConfigError
 
 from .base import Batch, DocumentChunks, Sample, Task, documents_split, factorial_sum, register_task
 

@@ -1,19 +1,29 @@
-"""Fine-tuning on GLUE, the Chinese ERNIE benchmarks and CLUE: readers, metrics, features, the loop.
+"""Fine-tuning on GLUE, the Chinese ERNIE benchmarks and CLUE, as an objective on the engine.
 
-``tasks`` (what each benchmark is), ``readers`` (its files), ``metrics``, ``data`` / ``ner`` / ``mrc``
-(features), ``heads`` (per kind of task), ``config`` (recipes), ``trainer`` (the run).
+``benchmarks`` (what each benchmark is), ``readers`` (its files), ``splits`` (which files a run reads),
+``metrics``, ``data`` / ``ner`` / ``mrc`` (features), ``adapters`` (per kind of benchmark: loss,
+outputs, evaluation), ``evaluation`` (dev/test outputs across processes), ``objective`` (the engine's
+view), ``config`` (keys and recipes), ``outputs`` (predictions, submissions, results), ``run`` (the run).
 """
 
 from __future__ import annotations
 
-from .config import DEFAULTS, load_finetune_config
-from .tasks import TASKS, TaskSpec, get_task
+from .benchmarks import BENCHMARKS, BenchmarkSpec, get_benchmark
+from .config import FINETUNE_KEYS, finetune_defaults, load_finetune_config
 
-__all__ = ["DEFAULTS", "TASKS", "TaskSpec", "get_task", "load_finetune_config", "run_finetune"]
+__all__ = [
+    "BENCHMARKS",
+    "FINETUNE_KEYS",
+    "BenchmarkSpec",
+    "finetune_defaults",
+    "get_benchmark",
+    "load_finetune_config",
+    "run_finetune",
+]
 
 
 def run_finetune(*args, **kwargs):
-    """See ``ernie.finetune.trainer.run_finetune`` (imported lazily: it needs paddle)."""
-    from .trainer import run_finetune as run
+    """See ``ernie.finetune.run.run_finetune`` (imported on use: it needs paddle)."""
+    from .run import run_finetune as run
 
     return run(*args, **kwargs)

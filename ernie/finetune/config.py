@@ -1,15 +1,15 @@
-"""Fine-tuning configs: the keys every recipe YAML may set, and how per-model-size recipes fill them.
+"""Fine-tuning configs: every key a recipe YAML may set, and how per-model-size recipes fill them.
 
-A recipe YAML names its ``task`` and sets what the benchmark needs; values the official recipe
-varies by model size (learning rate, batch size, epochs) are left ``null`` at the top level and
+A recipe YAML names its ``benchmark`` and sets what the benchmark needs; values the official recipe
+varies by model size (learning rate, global batch, epochs) are left ``null`` at the top level and
 given under ``recipes: {base: {...}, large: {...}}`` as dotted keys. A ``null`` key takes the
 recipe's value; a value set in the YAML or with ``--set`` always wins. ``recipe: auto`` picks
 ``large`` for a model with hidden size >= 1024, ``base`` otherwise.
 
-The batch: ``trainer.batch_size`` is the global batch of one optimizer step (the official
-per-GPU batch times the GPUs it was run on). ``micro_batch_size`` (per process and forward pass)
-and ``accumulate_steps`` follow from it and the number of processes unless set; any two of the
-three fix the third.
+The batch keys are the engine's: ``trainer.global_batch_size`` is the global batch of one optimizer
+step (the official per-GPU batch times the GPUs it was run on, so one CPU process and 8 GPUs train
+the same thing); ``trainer.micro_batch_size`` (per process and forward pass) only changes how it is
+computed.
 """
 
 from __future__ import annotations
@@ -18,63 +18,86 @@ import copy
 import re
 from typing import Any, Iterable, Optional
 
-from ..cli import load_config, parse_override, set_path
-from ..config import ConfigError, ErnieConfig
+from ..config import ErnieConfig
+from ..engine.settings import RETIRED_KEYS, engine_keys
+from ..errors import ConfigError
+from ..yaml_config import Key, defaults_of, get_key, load_config
 
-DEFAULTS: dict[str, Any] = {
-    "task": None,
-    "output_dir": None,
-    "model_dir": None,
-    "data_dir": None,
-    "seed": 1,
-    "strict": False,
-    "recipe": "auto",  # base | large | auto
-    "recipes": {},  # size -> {dotted.key: value}
-    "data": {
-        # File names relative to data_dir; a mapping names several splits (MNLI matched/mismatched),
-        # a list gives alternatives (the first that exists is read). null: no such split.
-        "train": None,
-        "dev": None,
-        "test": None,
-        "label_map": "label_map.json",  # read if it exists in data_dir (ERNIE task data); null: the task's labels
-        "columns": None,  # column roles of headerless TSV files, e.g. [text_a, text_b, label]
-        "max_seq_len": 128,
-        # Reading comprehension.
-        "doc_stride": 128,
-        "max_query_len": 64,
-        "max_answer_len": 100,
-        "n_best": 20,
-    },
-    "trainer": {
-        "epochs": None,
-        "max_steps": -1,  # > 0: train exactly this many optimizer steps (the schedule spans them)
-        "batch_size": None,
-        "micro_batch_size": None,
-        "accumulate_steps": None,
-        "eval_batch_size": 64,
-        "logging_steps": 10,
-        "save_steps": 0,  # evaluate and keep the best every N steps; <= 0: at the end of every epoch
-        "save_checkpoints": False,  # also keep checkpoints/step_N (+ latest) at every evaluation
-        "metric": None,  # the dev metric that picks the best checkpoint; null: the task's
-    },
-    "optimizer": {
-        "learning_rate": None,
-        "warmup": 0.0,  # < 1: proportion of the steps; >= 1: steps
-        "weight_decay": 0.01,
-        "max_grad_norm": 1.0,
-        "beta1": 0.9,
-        "beta2": 0.999,
-        "epsilon": 1e-8,
-    },
-    "model": {},  # overrides of the model config (hidden_dropout_prob, classifier_dropout, ...)
-}
-
-MODEL_KEYS = ErnieConfig.override_keys() - {"num_labels", "id2label"}  # the task sets those
-
-
+# Every key of a fine-tuning config, in one place (``tools/finetune.py --help`` prints them). The
+# engine's keys mean the same as in pre-training; the defaults below are fine-tuning's.
+FINETUNE_KEYS: tuple[Key, ...] = (
+    Key(
+        "benchmark",
+        None,
+        "the benchmark: sst2, mnli, ..., chnsenticorp, msra_ner, cmrc2018, ... (set by each recipe)",
+    ),
+    Key(
+        "model_dir",
+        None,
+        "checkpoint to fine-tune: ours, PaddleNLP's or a converted official one (--model_dir)",
+    ),
+    Key("data_dir", None, "folder with the benchmark's files as distributed (--data_dir)"),
+    Key("strict", False, "malformed rows are an error instead of being counted and skipped (--strict)"),
+    Key(
+        "recipe",
+        "auto",
+        "base | large | auto (large when hidden_size >= 1024): which entry of recipes fills null keys",
+    ),
+    Key(
+        "recipes",
+        {},
+        "size -> {dotted.key: value}: the official per-size values (learning rate, batch, epochs)",
+    ),
+    *engine_keys(
+        **{
+            "trainer.eval_steps": None,
+            "trainer.save_steps": None,
+            "trainer.keep_checkpoints": 1,
+            "trainer.eval_batch_size": 64,
+            "optimizer.learning_rate": None,
+        }
+    ),
+    Key(
+        "trainer.epochs",
+        None,
+        "passes over the training set (the schedule spans them); trainer.max_steps > 0 wins",
+    ),
+    Key("trainer.metric", None, "the dev metric that picks best/; null: the benchmark's"),
+    Key(
+        "data.train",
+        None,
+        "training file (relative to data_dir); a list gives alternatives, the first that exists is read",
+    ),
+    Key(
+        "data.dev",
+        None,
+        "dev file(s); a mapping names several splits (MNLI matched/mismatched); the first picks best/",
+    ),
+    Key("data.test", None, "test file(s), predicted into predictions/ and GLUE/CLUE submission files"),
+    Key(
+        "data.label_map",
+        "label_map.json",
+        "read from data_dir if it exists (ERNIE task data); null: the benchmark's labels",
+    ),
+    Key("data.columns", None, "column roles of a headerless TSV, e.g. [text_a, text_b, label]"),
+    Key("data.max_seq_len", 128, "tokens per feature, [CLS]/[SEP] included"),
+    Key("data.doc_stride", 128, "reading comprehension: tokens between the starts of a context's windows"),
+    Key("data.max_query_len", 64, "reading comprehension: question tokens kept"),
+    Key("data.max_answer_len", 100, "reading comprehension: longest answer span in tokens"),
+    Key("data.n_best", 20, "reading comprehension: start/end candidates per window"),
+    Key("model", {}, "model.<key> overrides a model-config key, e.g. model.hidden_dropout_prob=0"),
+)
 FREE_SECTIONS = ("model", "recipes")
+FINETUNE_RETIRED_KEYS = {**RETIRED_KEYS, "task": "benchmark (the benchmark's name, e.g. benchmark: sst2)"}
+MODEL_KEYS = ErnieConfig.override_keys() - {"num_labels", "id2label"}  # the benchmark sets those
+
 # YAML 1.1 reads 1e-4 (no dot) as a string; in the numeric sections such a string is the number meant.
 _EXPONENT_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
+def finetune_defaults() -> dict[str, Any]:
+    """Every key a fine-tuning config may set, with its default (a fresh copy each call)."""
+    return defaults_of(FINETUNE_KEYS)
 
 
 def _numbers(section: dict) -> None:
@@ -86,33 +109,16 @@ def _numbers(section: dict) -> None:
 
 
 def load_finetune_config(path: Optional[str], overrides: Iterable[str] = ()) -> dict[str, Any]:
-    overrides = list(overrides)
-    # --set into a free section is applied here: ernie.cli.merge_config replaces a free section
-    # wholesale, so a second --set model.x=... would drop the first.
-    free = [o for o in overrides if o.split("=", 1)[0].strip().split(".")[0] in FREE_SECTIONS]
-    config = load_config(path, DEFAULTS, [o for o in overrides if o not in free], free_sections=FREE_SECTIONS)
-    for text in free:
-        keys, value = parse_override(text)
-        if len(keys) < 2:
-            raise ConfigError(
-                f"--set {text}: '{keys[0]}' is a section; set one of its keys ({keys[0]}.<key>=value)"
-            )
-        set_path(config, keys, value)
+    source = path or "config"
+    config = load_config(path, finetune_defaults(), overrides, FREE_SECTIONS, FINETUNE_RETIRED_KEYS)
     for section in ("optimizer", "trainer", "model", "recipes"):
         _numbers(config[section])
     for key in config["model"]:
         if key not in MODEL_KEYS:
-            raise ConfigError(f"{path or 'config'}: unknown key 'model.{key}' (not a model config key)")
-    if config["task"] is None:
-        raise ConfigError(f"{path or 'config'}: key 'task' is not set")
+            raise ConfigError(f"{source}: unknown key 'model.{key}' (not a model config key)")
+    if config["benchmark"] is None:
+        raise ConfigError(f"{source}: key 'benchmark' is not set")
     return config
-
-
-def _get(config: dict, dotted: str) -> Any:
-    node = config
-    for part in dotted.split("."):
-        node = node[part]
-    return node
 
 
 def _set(config: dict, dotted: str, value: Any) -> None:
@@ -139,49 +145,21 @@ def apply_recipe(
     entries = recipes[size] or {}
     if not isinstance(entries, dict):
         raise ConfigError(f"{source}: key 'recipes.{size}' must be a mapping of dotted keys")
+    defaults = finetune_defaults()
     for dotted, value in entries.items():
+        if dotted in FINETUNE_RETIRED_KEYS:
+            raise ConfigError(
+                f"{source}: key 'recipes.{size}.{dotted}' is retired; use {FINETUNE_RETIRED_KEYS[dotted]}"
+            )
         try:
-            current = _get(DEFAULTS, dotted)
+            current = get_key(defaults, dotted)
         except (KeyError, TypeError):
             raise ConfigError(f"{source}: unknown key 'recipes.{size}.{dotted}'") from None
         if isinstance(current, dict):
             raise ConfigError(f"{source}: key 'recipes.{size}.{dotted}' names a section, not a value")
-        if _get(config, dotted) is None:
+        if get_key(config, dotted) is None:
             _set(config, dotted, value)
     return config, size
 
 
-def resolve_batch(trainer: dict, world_size: int) -> tuple[int, int, int]:
-    """``(global batch, micro batch per process, accumulation steps)`` with micro x accum x world = global."""
-    batch, micro, accum = trainer["batch_size"], trainer["micro_batch_size"], trainer["accumulate_steps"]
-    for key, value in (("batch_size", batch), ("micro_batch_size", micro), ("accumulate_steps", accum)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-            raise ConfigError(f"key 'trainer.{key}' must be a positive integer, got {value!r}")
-    if micro is not None and accum is not None:
-        derived = micro * accum * world_size
-        if batch is not None and batch != derived:
-            raise ConfigError(
-                f"key 'trainer.batch_size' ({batch}) != micro_batch_size {micro} x accumulate_steps {accum} "
-                f"x {world_size} processes ({derived}); leave one of them null"
-            )
-        return derived, micro, accum
-    if batch is None:
-        raise ConfigError("key 'trainer.batch_size' is not set (and no recipe gives it)")
-    if micro is None and accum is None:
-        accum = 1
-    if micro is None:
-        micro, rest = divmod(batch, accum * world_size)
-        if rest or micro == 0:
-            raise ConfigError(
-                f"key 'trainer.batch_size' ({batch}) is not a multiple of accumulate_steps {accum} x {world_size} processes"
-            )
-    else:
-        accum, rest = divmod(batch, micro * world_size)
-        if rest or accum == 0:
-            raise ConfigError(
-                f"key 'trainer.batch_size' ({batch}) is not a multiple of micro_batch_size {micro} x {world_size} processes"
-            )
-    return batch, micro, accum
-
-
-__all__ = ["DEFAULTS", "apply_recipe", "load_finetune_config", "resolve_batch"]
+__all__ = ["FINETUNE_KEYS", "apply_recipe", "finetune_defaults", "load_finetune_config"]

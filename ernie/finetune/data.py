@@ -11,7 +11,7 @@ do not depend on the number of processes, so one process and N processes see the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -24,21 +24,35 @@ class TextFeature:
     input_ids: list
     token_type_ids: list
     label: Optional[float] = None
+    truncated: bool = False  # tokens were cut to fit max_seq_len (serving counts and reports these)
 
 
 def build_text_features(examples: Sequence[TextExample], tokenizer, max_seq_len: int) -> list[TextFeature]:
-    """``[CLS] a [SEP] (b [SEP])`` truncated longest-first to ``max_seq_len`` (PaddleNLP's convention)."""
-    singles = [k for k, e in enumerate(examples) if e.text_b is None]
-    pairs = [k for k, e in enumerate(examples) if e.text_b is not None]
-    features: list[Optional[TextFeature]] = [None] * len(examples)
-    for group, with_pair in ((singles, False), (pairs, True)):
-        if not group:
-            continue
-        texts = [examples[k].text_a for k in group]
-        others = [examples[k].text_b for k in group] if with_pair else None
-        encoded = tokenizer(texts, others, max_length=max_seq_len, truncation=True)
-        for k, ids, types in zip(group, encoded["input_ids"], encoded["token_type_ids"]):
-            features[k] = TextFeature(k, ids, types, examples[k].label)
+    """``[CLS] a [SEP] (b [SEP])`` truncated longest-first to ``max_seq_len`` (PaddleNLP's convention).
+
+    The same ids as ``tokenizer(a, b, max_length=max_seq_len, truncation=True)``, built from its parts
+    so that whether an example was truncated is known.
+    """
+    ids_a = tokenizer.encode_texts([e.text_a for e in examples])
+    paired = [k for k, e in enumerate(examples) if e.text_b is not None]
+    ids_b = dict(zip(paired, tokenizer.encode_texts([examples[k].text_b for k in paired])))
+    features = []
+    for k, example in enumerate(examples):
+        a, b = ids_a[k], ids_b.get(k)
+        budget = max_seq_len - tokenizer.num_special_tokens_to_add(b is not None)
+        len_a, len_b = tokenizer.truncate_pair(len(a), None if b is None else len(b), budget, "longest_first")
+        truncated = len_a < len(a) or (b is not None and len_b < len(b))
+        a = a[:len_a]
+        b = None if b is None else b[:len_b]
+        features.append(
+            TextFeature(
+                k,
+                tokenizer.build_inputs_with_special_tokens(a, b),
+                tokenizer.create_token_type_ids(a, b),
+                example.label,
+                truncated,
+            )
+        )
     return features
 
 
@@ -50,18 +64,31 @@ def pad(rows: Sequence[Sequence[int]], value: int, length: Optional[int] = None)
     return out
 
 
-def epoch_stream(n_examples: int, seed: int) -> Iterator[int]:
-    """Example indices: one permutation per epoch (seeded by ``seed`` and the epoch), forever."""
-    epoch = 0
-    while True:
-        yield from np.random.RandomState((seed * 1000003 + epoch) % (2**32)).permutation(n_examples).tolist()
-        epoch += 1
+class BatchOrder:
+    """Which examples each global batch holds: a pure function of (examples, batch size, seed, step).
 
+    The stream is one seeded permutation per epoch, laid end to end; global batch ``s`` is positions
+    ``s * batch_size ...`` of it. A resumed run asks for batch ``s`` and gets what an uninterrupted
+    run got, without replaying the earlier batches.
+    """
 
-def global_batches(n_examples: int, batch_size: int, steps: int, seed: int) -> Iterator[list[int]]:
-    stream = epoch_stream(n_examples, seed)
-    for _ in range(steps):
-        yield [next(stream) for _ in range(batch_size)]
+    def __init__(self, n_examples: int, batch_size: int, seed: int):
+        self.n, self.batch_size, self.seed = n_examples, batch_size, seed
+        self._epoch, self._order = -1, np.zeros(0, dtype=np.int64)
+
+    def permutation(self, epoch: int) -> np.ndarray:
+        if epoch != self._epoch:
+            rng = np.random.RandomState((self.seed * 1000003 + epoch) % (2**32))
+            self._epoch, self._order = epoch, rng.permutation(self.n)
+        return self._order
+
+    def batch(self, step: int) -> list[int]:
+        """Example indices of global batch ``step`` (0-based)."""
+        out = []
+        for position in range(step * self.batch_size, (step + 1) * self.batch_size):
+            epoch, offset = divmod(position, self.n)
+            out.append(int(self.permutation(epoch)[offset]))
+        return out
 
 
 def rank_micro_batches(

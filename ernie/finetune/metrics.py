@@ -277,7 +277,7 @@ def mrc_scores(gold: dict, predictions: dict) -> dict:
 def classification_metrics(
     kind: str, preds: Sequence, labels: Sequence, scores: Optional[Sequence[float]] = None, qids=None
 ) -> dict:
-    """The metric set ``kind`` (a ``TaskSpec.metrics`` value) for sentence-level predictions."""
+    """The metric set ``kind`` (a ``BenchmarkSpec.metrics`` value) for sentence-level predictions."""
     out: dict = {"examples": len(labels)}
     if kind == "corr":
         p, s = pearson(preds, labels), spearman(preds, labels)

@@ -18,8 +18,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterator, Optional, Union
 
-from ..cli import UsageError
-from .tasks import CLUE_JSON, NER_TSV, REGRESSION, SQUAD_JSON, TSV, TaskSpec
+from ..errors import UsageError
+from .benchmarks import CLUE_JSON, NER_TSV, REGRESSION, SQUAD_JSON, TSV, BenchmarkSpec
 
 
 @dataclass
@@ -100,7 +100,7 @@ class LabelSet:
         return {str(i): label for i, label in enumerate(self.labels)}
 
     @classmethod
-    def for_task(cls, spec: TaskSpec, label_map_path: Optional[str] = None) -> LabelSet:
+    def for_task(cls, spec: BenchmarkSpec, label_map_path: Optional[str] = None) -> LabelSet:
         """The task's labels; an ERNIE ``label_map.json`` (label -> id) redefines the ids if given."""
         if label_map_path is None:
             return cls(spec.labels, spec.label_aliases, spec.no_gold_labels)
@@ -156,7 +156,7 @@ def _lines(path: str) -> Iterator[tuple[int, Optional[str], Optional[str]]]:
 
 
 # ---------------------------------------------------------------------------------------------- TSV
-def _layout(spec: TaskSpec, first: list, path: str, columns: Optional[list]) -> tuple[dict, int, bool]:
+def _layout(spec: BenchmarkSpec, first: list, path: str, columns: Optional[list]) -> tuple[dict, int, bool]:
     """Column index per role, the expected field count, and whether the first row is a header."""
     text_a_names = spec.columns.get("text_a", ())
     if any(name in first for name in text_a_names):
@@ -184,7 +184,7 @@ def _layout(spec: TaskSpec, first: list, path: str, columns: Optional[list]) -> 
 
 
 def read_tsv(
-    spec: TaskSpec, path: str, labels: Optional[LabelSet] = None, columns: Optional[list] = None
+    spec: BenchmarkSpec, path: str, labels: Optional[LabelSet] = None, columns: Optional[list] = None
 ) -> ReadResult:
     labels = labels or LabelSet.for_task(spec)
     result = ReadResult(path=path, examples=[])
@@ -255,7 +255,7 @@ def read_tsv(
 
 
 # ---------------------------------------------------------------------------------------------- CLUE JSON
-def read_clue_json(spec: TaskSpec, path: str, labels: Optional[LabelSet] = None) -> ReadResult:
+def read_clue_json(spec: BenchmarkSpec, path: str, labels: Optional[LabelSet] = None) -> ReadResult:
     labels = labels or LabelSet.for_task(spec)
     result = ReadResult(path=path, examples=[])
     keys = spec.json_fields
@@ -317,7 +317,7 @@ def read_clue_json(spec: TaskSpec, path: str, labels: Optional[LabelSet] = None)
 
 # ---------------------------------------------------------------------------------------------- NER
 def read_ner_tsv(
-    spec: TaskSpec, path: str, labels: Optional[LabelSet] = None, columns: Optional[list] = None
+    spec: BenchmarkSpec, path: str, labels: Optional[LabelSet] = None, columns: Optional[list] = None
 ) -> ReadResult:
     """``text_a<TAB>label``: units and tags joined by \\x02 (ERNIE task data) or by spaces (UER/CLUE copies)."""
     labels = labels or LabelSet.for_task(spec)
@@ -384,7 +384,7 @@ def _locate_answer(context: str, text: str, start) -> tuple[Optional[int], bool]
     return min(hits, key=lambda h: (abs(h - target), h)), True
 
 
-def read_squad(spec: TaskSpec, path: str) -> ReadResult:
+def read_squad(spec: BenchmarkSpec, path: str) -> ReadResult:
     if not os.path.isfile(path):
         raise UsageError(f"{path}: no such data file")
     try:
@@ -450,7 +450,7 @@ def read_squad(spec: TaskSpec, path: str) -> ReadResult:
 
 
 def read_split(
-    spec: TaskSpec, path: str, labels: Optional[LabelSet] = None, columns: Optional[list] = None
+    spec: BenchmarkSpec, path: str, labels: Optional[LabelSet] = None, columns: Optional[list] = None
 ) -> ReadResult:
     """Read one data file of ``spec``'s task in the task's format."""
     if spec.format == TSV:

@@ -1,0 +1,149 @@
+"""Fine-tuning loop overhead: the engine's full step vs the bare model step, on real SST-2 sentences.
+
+Two identical fine-tuning objectives (a random ERNIE of the chosen size with the official English
+vocabulary, ``ErnieForSequenceClassification``, the SST-2 recipe's features):
+
+* full: ``Engine.train_step`` as ``tools/finetune.py`` runs it, plus the run log's bookkeeping: the
+  global batch is picked, split into micro-batches, padded, converted to tensors, forward, loss,
+  backward, all-reduce (a no-op here), gradient norm, AdamW;
+* bare: the same batches padded beforehand (outside the timer) and only forward, loss, backward and
+  AdamW timed.
+
+Steps alternate full / bare so that machine noise hits both alike. The ratio is bare time / full
+time (target >= 0.9). One JSON line.
+
+    python bench/finetune_throughput.py [--data ../shared/data] [--size tiny|base] [--steps 40] [--batch 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+warnings.filterwarnings("ignore")
+import ernie  # noqa: E402,F401  (before paddle: sets MKL_DEBUG_CPU_TYPE on AMD CPUs)
+
+SIZES = {
+    "tiny": dict(hidden_size=312, num_hidden_layers=4, num_attention_heads=12, intermediate_size=1248),
+    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", default=os.environ.get("ERNIE_TEST_DATA", os.path.join(ROOT, "..", "shared", "data"))
+    )
+    parser.add_argument("--size", default="tiny", choices=sorted(SIZES))
+    parser.add_argument("--steps", type=int, default=40, help="timed steps of each kind")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=32, help="global batch")
+    parser.add_argument("--micro", type=int, default=None, help="micro batch (default: the global batch)")
+    args = parser.parse_args()
+
+    import paddle
+
+    from ernie import ErnieConfig, ErnieTokenizer
+    from ernie.engine import resolve_settings
+    from ernie.engine.loop import Engine
+    from ernie.engine.reporting import RunLog
+    from ernie.finetune import finetune_defaults, get_benchmark
+    from ernie.finetune.adapters import make_adapter
+    from ernie.finetune.data import BatchOrder
+    from ernie.finetune.objective import FinetuningObjective
+    from ernie.finetune.readers import LabelSet, read_split
+    from ernie.modeling import ErnieForSequenceClassification
+    from ernie.optimization import build_optimizer
+
+    spec = get_benchmark("sst2")
+    tokenizer = ErnieTokenizer(os.path.join(args.data, "ernie_official", "vocab_en.txt"))
+    labels = LabelSet.for_task(spec, None)
+    split = read_split(spec, os.path.join(args.data, "glue", "SST-2", "train.tsv"), labels)
+    config = finetune_defaults()
+    config["output_dir"] = tempfile.mkdtemp(prefix="bench_finetune_")
+    config["trainer"].update(global_batch_size=args.batch, micro_batch_size=args.micro, logging_steps=10)
+    config["optimizer"]["learning_rate"] = 2e-5
+    adapter = make_adapter(spec, labels, tokenizer, config["data"])
+    features = adapter.features(split, training=True)
+    total = 2 * (args.warmup + args.steps)
+    settings = resolve_settings(config, world_size=1).replace(eval_steps=0, save_steps=0)
+
+    def model():
+        paddle.seed(1)
+        model_config = ErnieConfig(**SIZES[args.size], vocab_size=len(tokenizer.vocab), num_labels=2)
+        return ErnieForSequenceClassification(model_config)
+
+    objective = FinetuningObjective(
+        spec, model(), adapter, features, {}, {}, "acc", settings, total, 1, lambda d: None
+    )
+    full = Engine(objective, settings, checkpoint=None)
+    bare_model = model()
+    bare_optimizer, bare_scheduler = build_optimizer(bare_model, learning_rate=2e-5, total_steps=total)
+    order = BatchOrder(len(features), args.batch, seed=1)  # the same batches as the full loop, step by step
+    log = RunLog(config["output_dir"], main=False, logging_steps=10)
+    step_number = 0
+
+    def full_step() -> tuple[float, int]:
+        nonlocal step_number
+        step_number += 1
+        start = time.perf_counter()
+        record = full.train_step(step_number)
+        log.step(record, last=False, fields=objective.log_fields)
+        return time.perf_counter() - start, int(record.stats["tokens"])
+
+    def bare_step(step: int) -> float:
+        indices = order.batch(step)
+        micro = settings.micro_batch_size
+        chunks = [[features[i] for i in indices[k : k + micro]] for k in range(0, len(indices), micro)]
+        inputs = [adapter.inputs(chunk) for chunk in chunks]  # padded outside the timer
+        start = time.perf_counter()
+        bare_model.train()
+        for chunk, batch in zip(chunks, inputs):
+            (adapter.loss_sum(bare_model, batch, chunk) / len(indices)).backward()
+        bare_optimizer.step()
+        bare_scheduler.step()
+        bare_optimizer.clear_grad(set_to_zero=False)
+        return time.perf_counter() - start
+
+    for k in range(args.warmup):
+        full_step()
+        bare_step(k)
+    full_times, bare_times, tokens = [], [], 0
+    for k in range(args.steps):
+        seconds, n = full_step()
+        full_times.append(seconds)
+        tokens += n
+        bare_times.append(bare_step(args.warmup + k))
+    full_total, bare_total = sum(full_times), sum(bare_times)
+    print(
+        json.dumps(
+            {
+                "bench": "finetune_throughput",
+                "size": args.size,
+                "global_batch": args.batch,
+                "micro_batch": settings.micro_batch_size,
+                "steps": args.steps,
+                "full_loop_tokens_per_s": round(tokens / full_total, 1),
+                "bare_step_tokens_per_s": round(tokens / bare_total, 1),
+                "ratio": round(bare_total / full_total, 3),
+                "full_step_ms_median": round(1000 * statistics.median(full_times), 2),
+                "bare_step_ms_median": round(1000 * statistics.median(bare_times), 2),
+                "mkl_debug_cpu_type": os.environ.get("MKL_DEBUG_CPU_TYPE"),
+                "target_ratio": 0.9,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""What an application gives the engine: batches, a loss with its unit count, an evaluation, its state.
+
+The engine (``ernie.engine.train``) owns everything else: the optimizer and its schedule, micro-batch
+accumulation, the data-parallel all-reduce, mixed precision, recompute, clipping, checkpoints and
+exact resume, the log. Pre-training (``tasks.objective``) and fine-tuning
+(``ernie.finetune.objective``) are the two objectives in this project.
+
+Contract, per optimizer step: ``next_step()`` returns this rank's micro-batches of the global batch
+and the loss units (labelled tokens, masked tokens, examples, ...) of each; the engine sums the units
+over all ranks, and for every micro-batch calls ``loss(model, batch)``, which returns the loss
+*summed* over the batch's units. Dividing by the global unit count makes the update the mean over
+the global batch however it is split into ranks and micro-batches. ``next_step`` must be a pure
+function of the objective's state (``state_dict``), so that a resumed run sees the same batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class Step:
+    """One optimizer step as this rank sees it."""
+
+    micro_batches: list[Any]  # this rank's, in order; opaque to the engine
+    units: list[int]  # loss units of each micro-batch
+    samples: int  # samples in the global batch (all ranks)
+    info: dict[str, Any] = field(default_factory=dict)  # logged with the step (e.g. stage and task)
+
+
+@dataclass
+class StepRecord:
+    """What one optimizer step did, summed over ranks (the engine's log window holds these)."""
+
+    step: int  # optimizer steps done, this one included
+    info: dict[str, Any]
+    loss: float  # mean over the global batch's units
+    units: int
+    samples: int
+    stats: dict[str, float]  # the objective's summable stats, summed over micro-batches and ranks
+    grad_norm: float  # global L2 norm of the gradient, before clipping
+    lr: float  # learning rate this step used
+    skipped: bool = False  # the update was skipped (float16 loss scaling found an overflow)
+
+
+@dataclass
+class Evaluation:
+    """The result of ``Objective.evaluate``."""
+
+    metrics: dict[str, Any]  # JSON-able; logged under "eval"
+    score: Optional[float] = None  # higher is better; picks the best model (None: no selection)
+    summary: str = ""  # one line for the console
+    fields: dict[str, Any] = field(default_factory=dict)  # more keys of the eval record
+    outputs: Any = None  # kept for the application (e.g. predictions), never logged
+
+
+class Objective:
+    """Base class of the objectives. Subclasses set ``model`` and ``total_steps``."""
+
+    model: Any  # a paddle.nn.Layer, weights initialised; the engine trains it in place
+    total_steps: int  # optimizer steps of the whole run (``trainer.max_steps`` applied)
+
+    def next_step(self) -> Step:
+        raise NotImplementedError
+
+    def loss(self, model: Any, batch: Any) -> tuple[Any, dict[str, float]]:
+        """``(loss summed over the batch's units, summable stats)``. ``stats["tokens"]`` (non-padding
+        tokens) gives the log its tokens/s; other stats are the objective's own (e.g. correct)."""
+        raise NotImplementedError
+
+    def evaluate(self, model: Any) -> Optional[Evaluation]:
+        """Called on every rank, in eval mode and without gradients; None: nothing to evaluate."""
+        return None
+
+    def log_fields(self, window: list[StepRecord]) -> dict[str, Any]:
+        """Extra keys of the train record that closes ``window`` (e.g. per-task means)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the data stands (cursors, controller); restored by ``load_state_dict`` on resume."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    def save(self, directory: str) -> None:
+        """Files that belong beside the weights in a checkpoint or ``best/`` (tokenizer, settings)."""
+
+    def describe(self) -> str:
+        """One line about the run for the console."""
+        return ""

@@ -1,0 +1,174 @@
+"""Example files for the predictor: JSONL, TSV with a header, or plain text; ``-`` is stdin.
+
+Every line is accounted for: blank lines are skipped and counted, anything else malformed is an
+error naming the file and line. The whole input is read and checked before the model runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+from .errors import ServingError
+
+
+@dataclass
+class Example:
+    """One input example: ``text_a`` (+ ``text_b``), or ``question`` and ``context`` for QA."""
+
+    line: int  # 1-based line in the input file, for messages
+    text_a: str = ""
+    text_b: Optional[str] = None
+    question: Optional[str] = None
+    context: Optional[str] = None
+    id: Any = None  # copied to the output line when given
+
+
+@dataclass
+class ReadStats:
+    lines: int = 0
+    blank: int = 0  # blank lines (and lines before a TSV header) skipped
+
+
+_TSV_COLUMNS = {
+    "text_a": "text_a",
+    "text": "text_a",
+    "sentence": "text_a",
+    "sentence1": "text_a",
+    "text_b": "text_b",
+    "sentence2": "text_b",
+    "question": "question",
+    "context": "context",
+}
+
+
+def _read_lines(path: str) -> list[str]:
+    if path == "-":
+        data = sys.stdin.buffer.read()
+        name = "<stdin>"
+    else:
+        if os.path.isdir(path):
+            raise ServingError(f"{path}: is a directory, expected an input file")
+        with open(path, "rb") as f:
+            data = f.read()
+        name = path
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    lines = []
+    for lineno, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            lines.append(raw.decode("utf-8").rstrip("\r"))
+        except UnicodeDecodeError as exc:
+            raise ServingError(f"{name}: line {lineno}: not UTF-8 text ({exc.reason})") from None
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline ends the last line; it does not start an empty one
+    return lines
+
+
+def detect_format(path: str, lines: Sequence[str]) -> str:
+    lower = path.lower()
+    if lower.endswith((".jsonl", ".json")):
+        return "jsonl"
+    if lower.endswith(".tsv"):
+        return "tsv"
+    first = next((line for line in lines if line.strip()), "")
+    return "jsonl" if first.lstrip().startswith("{") else "text"
+
+
+def read_examples(path: str, qa: bool, fmt: str = "auto") -> tuple[list[Example], ReadStats]:
+    """Examples from JSONL, TSV (with a header row) or plain text (one text per line); ``-`` is stdin.
+
+    Blank lines are skipped and counted; anything else malformed is an error naming the file and line.
+    """
+    name = "<stdin>" if path == "-" else path
+    lines = _read_lines(path)
+    if fmt == "auto":
+        fmt = detect_format(path, lines)
+    if fmt not in ("jsonl", "tsv", "text"):
+        raise ServingError(f"--format: expected auto, jsonl, tsv or text, got {fmt!r}")
+    stats = ReadStats(lines=len(lines))
+    examples: list[Example] = []
+    if fmt == "text":
+        if qa:
+            raise ServingError(
+                f"{name}: plain text input is for single-text tasks; give JSONL with 'question' and 'context'"
+            )
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                stats.blank += 1
+                continue
+            examples.append(Example(line=lineno, text_a=line))
+    elif fmt == "jsonl":
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                stats.blank += 1
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ServingError(
+                    f"{name}: line {lineno}: invalid JSON ({exc.msg} at column {exc.colno})"
+                ) from None
+            if not isinstance(obj, dict):
+                raise ServingError(f"{name}: line {lineno}: expected a JSON object, got {type(obj).__name__}")
+            examples.append(_example_from_fields(obj, qa, name, lineno))
+    else:
+        header_index = next((k for k, line in enumerate(lines) if line.strip()), None)
+        if header_index is None:
+            raise ServingError(f"{name}: no input lines")
+        header = lines[header_index].split("\t")
+        columns = {}
+        for k, column in enumerate(header):
+            key = _TSV_COLUMNS.get(column.strip())
+            if key is not None and key not in columns:
+                columns[key] = k
+        needed = ("question", "context") if qa else ("text_a",)
+        missing = [key for key in needed if key not in columns]
+        if missing:
+            raise ServingError(
+                f"{name}: line {header_index + 1}: the TSV header needs a column {' and '.join(missing)} "
+                f"(found: {', '.join(header)})"
+            )
+        stats.blank += header_index
+        for lineno, line in enumerate(lines[header_index + 1 :], header_index + 2):
+            if not line.strip():
+                stats.blank += 1
+                continue
+            cells = line.split("\t")
+            if len(cells) <= max(columns.values()):
+                raise ServingError(
+                    f"{name}: line {lineno}: {len(cells)} columns, the header has {len(header)}"
+                )
+            examples.append(
+                _example_from_fields({key: cells[k] for key, k in columns.items()}, qa, name, lineno)
+            )
+    if not examples:
+        raise ServingError(f"{name}: no input lines")
+    return examples, stats
+
+
+def _example_from_fields(obj: dict, qa: bool, name: str, lineno: int) -> Example:
+    def text(key: str, required: bool) -> Optional[str]:
+        value = obj.get(key)
+        if value is None:
+            if required:
+                raise ServingError(f"{name}: line {lineno}: missing key '{key}'")
+            return None
+        if not isinstance(value, str):
+            raise ServingError(
+                f"{name}: line {lineno}: key '{key}' must be a string, got {type(value).__name__}"
+            )
+        return value
+
+    if qa:
+        question, context = text("question", True), text("context", True)
+        if not context.strip():
+            raise ServingError(f"{name}: line {lineno}: key 'context' is empty")
+        return Example(line=lineno, question=question, context=context, id=obj.get("id"))
+    return Example(line=lineno, text_a=text("text_a", True), text_b=text("text_b", False), id=obj.get("id"))
+
+
+__all__ = ["Example", "ReadStats", "detect_format", "read_examples"]

@@ -1,0 +1,80 @@
+"""``ernie-pretrain`` / ``python tools/pretrain.py``: continual multi-task ERNIE 2.0 pre-training."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional
+
+from ernie.cli import run_cli, setup_logging
+from ernie.yaml_config import describe_keys
+
+from .config import PRETRAIN_KEYS
+
+USAGE = """\
+Continual multi-task ERNIE 2.0 pre-training: one process, or data parallel under fleetrun.
+
+examples:
+  python tools/pretrain.py --config configs/pretrain/demo_en.yaml
+  python tools/pretrain.py --config configs/pretrain/ernie2_en.yaml --set data.dir=shards_en --set trainer.max_steps=1000
+  fleetrun --nproc_per_node 8 tools/pretrain.py --config configs/pretrain/ernie2_en.yaml --resume auto
+
+Writes checkpoints/step_N (loadable by from_pretrained, tools/finetune.py and PaddleNLP; `latest` names the
+newest), log.jsonl and config.yaml under output_dir. --resume auto continues the newest checkpoint with
+the same weights and losses as an uninterrupted run. Bad input: one line on stderr, exit status 2.
+Task options and the stage format: tasks/README.md.
+"""
+
+FINETUNE_EXAMPLE = {
+    "en": ("configs/finetune/glue/sst2.yaml", "path/to/glue/SST-2", "sst2"),
+    "zh": ("configs/finetune/chinese/chnsenticorp.yaml", "path/to/chnsenticorp", "chnsenticorp"),
+}
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="ernie-pretrain",
+        description=USAGE,
+        epilog="config keys (set in the YAML or with --set key=value):\n" + describe_keys(PRETRAIN_KEYS),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--config", required=True, help="pre-training YAML, e.g. configs/pretrain/demo_en.yaml"
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (listed below)"
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="auto|DIR",
+        help="auto: continue from output_dir's newest checkpoint; or a checkpoint dir",
+    )
+    parser.add_argument("--quiet", action="store_true", help="warnings only, no progress bar")
+    return parser.parse_args(argv)
+
+
+def _main() -> int:
+    args = parse_args()
+    setup_logging(verbose=not args.quiet)
+    from ernie.engine import distributed
+
+    from .config import load_pretrain_config
+    from .run import run_pretraining
+
+    config = load_pretrain_config(args.config, args.set)
+    progress = not args.quiet and sys.stderr.isatty()
+    result = run_pretraining(config, args.config, resume=args.resume, progress=progress)
+    if distributed.rank() == 0 and not args.quiet:
+        lang = config["data"]["build"].get("lang") or "en"
+        recipe, data_dir, name = FINETUNE_EXAMPLE.get(lang, FINETUNE_EXAMPLE["en"])
+        print(
+            f"\nDone: {result['steps']} steps. Checkpoint: {result['checkpoint']}\n"
+            f"Fine-tune it:\n  python tools/finetune.py --config {recipe} --model_dir {result['checkpoint']} "
+            f"--data_dir {data_dir} --output output/{name}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def main() -> None:
+    run_cli(_main)
