@@ -16,17 +16,9 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
-import warnings
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-warnings.filterwarnings("ignore")
-
-CONFIGS = {
-    "tiny": dict(hidden_size=312, num_hidden_layers=4, num_attention_heads=12, intermediate_size=1248),
-    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
-}
+from common import SIZES  # noqa: E402  (first: the repository on sys.path)
 
 
 def main() -> None:
@@ -68,7 +60,7 @@ def main() -> None:
     results = {}
     for name in args.configs.split(","):
         sizes = dict(
-            CONFIGS[name],
+            SIZES[name],
             vocab_size=args.vocab_size,
             hidden_act="gelu",
             type_vocab_size=4,

@@ -21,20 +21,12 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
-import warnings
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-warnings.filterwarnings("ignore")
+from common import ROOT, SIZES, alternate, engine_step_timer  # noqa: E402  (first: the repository on sys.path)
+
 import ernie  # noqa: E402,F401  (before paddle: sets MKL_DEBUG_CPU_TYPE on AMD CPUs)
-
-SIZES = {
-    "tiny": dict(hidden_size=312, num_hidden_layers=4, num_attention_heads=12, intermediate_size=1248),
-    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
-}
 
 
 def main() -> None:
@@ -56,7 +48,6 @@ def main() -> None:
     from ernie import ErnieConfig, ErnieTokenizer
     from ernie.engine import resolve_settings
     from ernie.engine.loop import Engine
-    from ernie.engine.reporting import RunLog
     from ernie.finetune import finetune_defaults, get_benchmark
     from ernie.finetune.adapters import make_adapter
     from ernie.finetune.data import BatchOrder
@@ -90,16 +81,7 @@ def main() -> None:
     bare_model = model()
     bare_optimizer, bare_scheduler = build_optimizer(bare_model, learning_rate=2e-5, total_steps=total)
     order = BatchOrder(len(features), args.batch, seed=1)  # the same batches as the full loop, step by step
-    log = RunLog(config["output_dir"], main=False, logging_steps=10)
-    step_number = 0
-
-    def full_step() -> tuple[float, int]:
-        nonlocal step_number
-        step_number += 1
-        start = time.perf_counter()
-        record = full.train_step(step_number)
-        log.step(record, last=False, fields=objective.log_fields)
-        return time.perf_counter() - start, int(record.stats["tokens"])
+    full_step = engine_step_timer(full, config["output_dir"])
 
     def bare_step(step: int) -> float:
         indices = order.batch(step)
@@ -115,15 +97,7 @@ def main() -> None:
         bare_optimizer.clear_grad(set_to_zero=False)
         return time.perf_counter() - start
 
-    for k in range(args.warmup):
-        full_step()
-        bare_step(k)
-    full_times, bare_times, tokens = [], [], 0
-    for k in range(args.steps):
-        seconds, n = full_step()
-        full_times.append(seconds)
-        tokens += n
-        bare_times.append(bare_step(args.warmup + k))
+    full_times, bare_times, tokens = alternate(full_step, bare_step, args.warmup, args.steps)
     full_total, bare_total = sum(full_times), sum(bare_times)
     print(
         json.dumps(

@@ -24,15 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-warnings.filterwarnings("ignore")
-
-CONFIGS = {
-    "tiny": dict(hidden_size=312, num_hidden_layers=4, num_attention_heads=12, intermediate_size=1248),
-    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
-}
+from common import SIZES  # noqa: E402  (first: the repository on sys.path)
 
 
 def child(args: argparse.Namespace) -> dict:
@@ -59,7 +52,7 @@ def child(args: argparse.Namespace) -> dict:
         for name in args.configs.split(","):
             paddle.seed(0)
             config = ErnieConfig(
-                vocab_size=args.vocab_size, num_labels=2, id2label={"0": "neg", "1": "pos"}, **CONFIGS[name]
+                vocab_size=args.vocab_size, num_labels=2, id2label={"0": "neg", "1": "pos"}, **SIZES[name]
             )
             model = ErnieForSequenceClassification(config)
             model.eval()

@@ -22,20 +22,13 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
-import warnings
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-warnings.filterwarnings("ignore")
+from common import ROOT, SIZES, alternate, engine_step_timer  # noqa: E402  (first: the repository on sys.path)
+
 import ernie  # noqa: E402,F401  (before paddle: sets MKL_DEBUG_CPU_TYPE on AMD CPUs)
 
-SIZES = {
-    "tiny": dict(hidden_size=312, num_hidden_layers=4, num_attention_heads=12, intermediate_size=1248),
-    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
-}
 TASKS = {
     "en": [
         "knowledge_masking",
@@ -74,7 +67,6 @@ def main() -> None:
     from ernie import ErnieConfig
     from ernie.engine import resolve_settings
     from ernie.engine.loop import Engine
-    from ernie.engine.reporting import RunLog
     from ernie.optimization import build_optimizer
     from ernie.yaml_config import merge_config
     from tasks.config import pretrain_defaults
@@ -115,18 +107,9 @@ def main() -> None:
     bare_optimizer, bare_scheduler = build_optimizer(
         bare.model, learning_rate=1e-4, total_steps=bare.total_steps, warmup=0.1, weight_decay=0.01
     )
-    log = RunLog(work, main=False, logging_steps=10)
-    step_number = 0
+    full_step = engine_step_timer(full, work)
 
-    def full_step() -> tuple[float, int]:
-        nonlocal step_number
-        step_number += 1
-        start = time.perf_counter()
-        record = full.train_step(step_number)
-        log.step(record, last=False, fields=full.objective.log_fields)
-        return time.perf_counter() - start, int(record.stats["tokens"])
-
-    def bare_step() -> float:
+    def bare_step(_: int) -> float:
         plan = bare.controller.next()
         task = bare.task_for(plan)
         batches = [task.batch(bare.rank_indices(plan, a), "train") for a in range(bare.accumulate_steps)]
@@ -141,15 +124,7 @@ def main() -> None:
         bare_optimizer.clear_grad(set_to_zero=False)
         return time.perf_counter() - start
 
-    for _ in range(args.warmup):
-        full_step()
-        bare_step()
-    full_times, bare_times, tokens = [], [], 0
-    for _ in range(args.steps):
-        seconds, n = full_step()
-        full_times.append(seconds)
-        tokens += n
-        bare_times.append(bare_step())
+    full_times, bare_times, tokens = alternate(full_step, bare_step, args.warmup, args.steps)
 
     # bench/encoder_step.py's step: fixed shape, random tokens, MLM at 15% of positions.
     model, optimizer = bare.model, bare_optimizer

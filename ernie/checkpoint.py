@@ -103,8 +103,8 @@ def resolve_weights_file(path: str) -> str:
     )
 
 
-def read_state_dict(path: str) -> tuple[dict[str, np.ndarray], str, Optional[str]]:
-    """Read weights as numpy arrays, in our (PaddleNLP) names: ``(state, file, converted_from)``."""
+def read_raw_weights(path: str) -> tuple[dict[str, np.ndarray], str]:
+    """The tensors of a checkpoint as numpy arrays under the names they were saved with: ``(state, file)``."""
     import paddle
 
     weights = resolve_weights_file(path)
@@ -119,7 +119,12 @@ def read_state_dict(path: str) -> tuple[dict[str, np.ndarray], str, Optional[str
             ) from None
         if not isinstance(raw, dict):
             raise CheckpointError(f"{weights}: expected a dict of tensors, got {type(raw).__name__}")
-    raw = {k: np.asarray(v) for k, v in raw.items() if not isinstance(v, (dict, str, int, float))}
+    return {k: np.asarray(v) for k, v in raw.items() if not isinstance(v, (dict, str, int, float))}, weights
+
+
+def read_state_dict(path: str) -> tuple[dict[str, np.ndarray], str, Optional[str]]:
+    """Read weights as numpy arrays, in our (PaddleNLP) names: ``(state, file, converted_from)``."""
+    raw, weights = read_raw_weights(path)
     style = official_naming_style(raw)
     if style is None:
         return raw, weights, None

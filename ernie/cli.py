@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from .errors import ErnieError
+from .yaml_config import Key, describe_keys
 
 EXIT_BAD_INPUT = 2
 
@@ -18,6 +20,28 @@ def setup_logging(verbose: bool = True) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+
+
+def run_parser(prog: str, usage: str, keys: Sequence[Key], config_help: str) -> argparse.ArgumentParser:
+    """The arguments every config-driven run takes (``--config``, ``--set``, ``--resume``, ``--quiet``),
+    with ``usage`` above and every config key with its default below."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=usage,
+        epilog="config keys (set in the YAML or with --set key=value):\n" + describe_keys(keys),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", required=True, help=config_help)
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (listed below)"
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="auto|DIR",
+        help="auto: continue from the output dir's newest checkpoint; or a checkpoint dir",
+    )
+    parser.add_argument("--quiet", action="store_true", help="warnings only, no progress bar")
+    return parser
 
 
 def run_cli(main: Callable[[], Optional[int]]) -> None:

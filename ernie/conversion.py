@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from .checkpoint import BASE_PREFIX, WEIGHTS_NAME, is_encoder_key, resolve_weights_file
+from .checkpoint import BASE_PREFIX, WEIGHTS_NAME, is_encoder_key, read_raw_weights
 from .errors import CheckpointError
 from .official_format import (
     HEAD_ARCHITECTURES,
     TASK_EMBEDDING_KEY,
     convert_official_state_dict,
     official_naming_style,
-    read_official_params_dir,
 )
 
 
@@ -45,16 +44,7 @@ def convert_official_checkpoint(
     from .config import ErnieConfig
     from .tokenizer import ErnieTokenizer
 
-    weights = resolve_weights_file(source)
-    if os.path.isdir(weights):
-        raw = read_official_params_dir(weights)
-    else:
-        try:
-            raw = paddle.load(weights, return_numpy=True)
-        except Exception as exc:
-            raise CheckpointError(
-                f"{weights}: cannot read the weights ({type(exc).__name__}: {exc})"
-            ) from None
+    raw, weights = read_raw_weights(source)
     style = official_naming_style(raw)
     if style is None:
         raise CheckpointError(

@@ -6,8 +6,7 @@ import argparse
 import sys
 from typing import Optional
 
-from ernie.cli import run_cli, setup_logging
-from ernie.yaml_config import describe_keys
+from ernie.cli import run_cli, run_parser, setup_logging
 
 from .config import PRETRAIN_KEYS
 
@@ -32,24 +31,9 @@ FINETUNE_EXAMPLE = {
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="ernie-pretrain",
-        description=USAGE,
-        epilog="config keys (set in the YAML or with --set key=value):\n" + describe_keys(PRETRAIN_KEYS),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = run_parser(
+        "ernie-pretrain", USAGE, PRETRAIN_KEYS, "pre-training YAML, e.g. configs/pretrain/demo_en.yaml"
     )
-    parser.add_argument(
-        "--config", required=True, help="pre-training YAML, e.g. configs/pretrain/demo_en.yaml"
-    )
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (listed below)"
-    )
-    parser.add_argument(
-        "--resume",
-        metavar="auto|DIR",
-        help="auto: continue from output_dir's newest checkpoint; or a checkpoint dir",
-    )
-    parser.add_argument("--quiet", action="store_true", help="warnings only, no progress bar")
     return parser.parse_args(argv)
 
 

@@ -1,9 +1,11 @@
 """Fine-tuning on GLUE, the Chinese ERNIE benchmarks and CLUE, as an objective on the engine.
 
 ``benchmarks`` (what each benchmark is), ``readers`` (its files), ``splits`` (which files a run reads),
-``metrics``, ``data`` / ``ner`` / ``mrc`` (features), ``adapters`` (per kind of benchmark: loss,
-outputs, evaluation), ``evaluation`` (dev/test outputs across processes), ``objective`` (the engine's
-view), ``config`` (keys and recipes), ``outputs`` (predictions, submissions, results), ``run`` (the run).
+``metrics``, ``data`` / ``ner`` / ``mrc`` (features), ``decoding`` (logits to labels and scores),
+``adapters`` (per kind of benchmark: loss, outputs, evaluation), ``evaluation`` (dev/test outputs
+across processes), ``objective`` (the engine's view), ``config`` (keys and recipes),
+``settings_file`` (what a model was fine-tuned with, for serving), ``outputs`` (predictions,
+submissions, results), ``run`` (the run), ``cli`` (the command line).
 """
 
 from __future__ import annotations

@@ -6,8 +6,7 @@ import argparse
 import sys
 from typing import Optional
 
-from ..cli import run_cli, setup_logging
-from ..yaml_config import describe_keys
+from ..cli import run_cli, run_parser, setup_logging
 from .config import FINETUNE_KEYS
 
 USAGE = """\
@@ -27,29 +26,16 @@ and submission/ under --output. Bad input: one line on stderr, exit status 2.
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="ernie-finetune",
-        description=USAGE,
-        epilog="config keys (set in the YAML or with --set key=value):\n" + describe_keys(FINETUNE_KEYS),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = run_parser(
+        "ernie-finetune", USAGE, FINETUNE_KEYS, "recipe YAML, e.g. configs/finetune/glue/sst2.yaml"
     )
-    parser.add_argument("--config", required=True, help="recipe YAML, e.g. configs/finetune/glue/sst2.yaml")
     parser.add_argument("--model_dir", help="checkpoint dir: ours, PaddleNLP's, or a converted official one")
     parser.add_argument("--data_dir", help="folder with the benchmark's files as distributed")
     parser.add_argument("--output", help="output dir (sets output_dir)")
     parser.add_argument("--do_train", action="store_true", help="train (needs data.train and data.dev files)")
     parser.add_argument("--do_eval", action="store_true", help="evaluate on the dev files")
     parser.add_argument("--do_predict", action="store_true", help="predict the test files")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (listed below)"
-    )
-    parser.add_argument(
-        "--resume",
-        metavar="auto|DIR",
-        help="auto: continue from the output dir's newest checkpoint; or a checkpoint dir",
-    )
     parser.add_argument("--strict", action="store_true", help="malformed rows are an error (exit 2)")
-    parser.add_argument("--quiet", action="store_true", help="warnings only")
     return parser.parse_args(argv)
 
 

@@ -30,7 +30,7 @@ from ..errors import ConfigError, UsageError
 from ..files import atomic_write_text
 from ..tokenizer import ErnieTokenizer
 from .adapters import make_adapter, model_class
-from .benchmarks import NER, BenchmarkSpec, get_benchmark
+from .benchmarks import NER, get_benchmark
 from .config import apply_recipe
 from .evaluation import evaluate_splits
 from .objective import FinetuningObjective
@@ -65,25 +65,10 @@ def total_steps(trainer: dict, n_examples: int, batch_size: int) -> int:
     return max(1, math.ceil(epochs * n_examples / batch_size))
 
 
-def _settings_record(
-    spec: BenchmarkSpec, labels: Optional[LabelSet], data: dict, train_split
-) -> FinetuneSettings:
-    """What serving needs to know of this fine-tuning (written beside the weights)."""
-    ner_units = None
-    if spec.kind == NER:
-        units = [u for e in (train_split.examples if train_split else []) for u in e.units]
-        ner_units = "characters" if all(len(u) == 1 for u in units) else "words"
-    return FinetuneSettings(
-        benchmark=spec.name,
-        kind=spec.kind,
-        labels=list(labels.labels) if labels else None,
-        max_seq_len=data["max_seq_len"],
-        doc_stride=data["doc_stride"],
-        max_query_len=data["max_query_len"],
-        max_answer_len=data["max_answer_len"],
-        n_best=data["n_best"],
-        ner_units=ner_units,
-    )
+def ner_units(train_split: Any) -> str:
+    """What one NER label covers in the training file: single characters (MSRA-NER) or words."""
+    units = [u for e in train_split.examples for u in e.units]
+    return "characters" if all(len(u) == 1 for u in units) else "words"
 
 
 def run_finetune(
@@ -186,7 +171,12 @@ def run_finetune(
             save_steps=eval_steps if settings.save_steps is None else settings.save_steps,
             best_dir=best_dir,
         )
-        record = _settings_record(spec, labels, data_cfg, train_split)
+        record = FinetuneSettings.for_benchmark(
+            spec,
+            labels.labels if labels else None,
+            data_cfg,
+            ner_units(train_split) if spec.kind == NER else None,
+        )
 
         def save_files(directory: str) -> None:
             tokenizer.save_pretrained(directory)

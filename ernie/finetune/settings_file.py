@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from ..errors import UsageError
 from ..files import atomic_write_text
-from .benchmarks import CLASSIFICATION, MRC, NER, REGRESSION
+from .benchmarks import CLASSIFICATION, MRC, NER, REGRESSION, BenchmarkSpec
 
 FINETUNE_SETTINGS_FILE = "finetune_settings.json"
 KINDS = (CLASSIFICATION, REGRESSION, NER, MRC)
@@ -42,6 +42,23 @@ class FinetuneSettings:
 
     def __post_init__(self) -> None:
         _check(asdict(self), "FinetuneSettings")
+
+    @classmethod
+    def for_benchmark(
+        cls, spec: BenchmarkSpec, labels: Optional[list], data: dict, ner_units: Optional[str] = None
+    ) -> FinetuneSettings:
+        """The settings of a run of ``spec`` with the ``data`` section of its config."""
+        return cls(
+            benchmark=spec.name,
+            kind=spec.kind,
+            labels=list(labels) if labels else None,
+            max_seq_len=data["max_seq_len"],
+            doc_stride=data["doc_stride"],
+            max_query_len=data["max_query_len"],
+            max_answer_len=data["max_answer_len"],
+            n_best=data["n_best"],
+            ner_units=(ner_units or "characters") if spec.kind == NER else None,
+        )
 
     def write(self, directory: str) -> str:
         """Write ``directory/finetune_settings.json`` atomically; returns its path."""

@@ -3,7 +3,6 @@ and exact resume, loss-scaling skips, and that parameters are updated in one pla
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -17,11 +16,11 @@ from ernie.engine import resolve_settings  # noqa: E402
 from ernie.engine.checkpoints import find_checkpoint  # noqa: E402
 from ernie.engine.loop import Engine, train  # noqa: E402
 from ernie.engine.precision import Precision, usable_amp_dtype  # noqa: E402
-from ernie.engine.reporting import TIMING_KEYS  # noqa: E402
 from ernie.engine.settings import ENGINE_KEYS  # noqa: E402
 from ernie.errors import CheckpointError, ConfigError  # noqa: E402
 from ernie.yaml_config import defaults_of  # noqa: E402
 from tests.engine.toy_objective import IGNORE, ToyObjective, collate  # noqa: E402
+from tests.fixtures.runs import log_records  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -39,12 +38,7 @@ def weights(model):
 
 
 def records(output_dir, event="train"):
-    with open(os.path.join(output_dir, "log.jsonl"), encoding="utf-8") as f:
-        out = [json.loads(line) for line in f]
-    for record in out:
-        for key in TIMING_KEYS:
-            record.pop(key, None)
-    return [r for r in out if r["event"] == event]
+    return log_records(str(output_dir), event)
 
 
 def test_the_update_is_the_global_batch_mean_however_the_batch_is_split(tmp_path):

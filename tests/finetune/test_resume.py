@@ -14,8 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from ernie.engine.reporting import TIMING_KEYS
 from tests.fixtures.finetune.tiny import make_tiny_model
+from tests.fixtures.runs import assert_same_weights, checkpoint_weights, log_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = os.path.join(ROOT, "tools", "finetune.py")
@@ -52,27 +52,6 @@ def run(args):
     return proc
 
 
-def train_records(output):
-    with open(os.path.join(output, "log.jsonl"), encoding="utf-8") as f:
-        records = [json.loads(line) for line in f]
-    for record in records:
-        for key in TIMING_KEYS:
-            record.pop(key, None)
-    return records
-
-
-def weights(path):
-    import paddle
-
-    return paddle.load(os.path.join(path, "model_state.pdparams"), return_numpy=True)
-
-
-def assert_same(got, expected):
-    assert set(got) == set(expected)
-    for key, value in expected.items():
-        np.testing.assert_array_equal(got[key], value, err_msg=key)
-
-
 @pytest.fixture(scope="module")
 def reference(sst2, tmp_path_factory):
     data, model = sst2
@@ -98,15 +77,15 @@ def test_sigkill_after_the_first_checkpoint_then_resume_gives_the_uninterrupted_
     assert proc.poll() is None, f"the run ended before it was killed: {proc.stderr.read()[-2000:]}"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    killed_at = max(r["step"] for r in train_records(output))
+    killed_at = max(r["step"] for r in log_records(output))
     assert killed_at < 12
     run(command(data, model, output, "--resume", "auto"))
-    assert train_records(output) == train_records(reference), f"killed after step {killed_at}"
-    assert_same(
-        weights(os.path.join(output, "checkpoints", "step_12")),
-        weights(os.path.join(reference, "checkpoints", "step_12")),
-    )
-    assert_same(weights(os.path.join(output, "best")), weights(os.path.join(reference, "best")))
+    assert log_records(output) == log_records(reference), f"killed after step {killed_at}"
+    for folder in (os.path.join("checkpoints", "step_12"), "best"):
+        assert_same_weights(
+            checkpoint_weights(os.path.join(output, folder)),
+            checkpoint_weights(os.path.join(reference, folder)),
+        )
     got, expected = (json.loads(open(os.path.join(p, "results.json")).read()) for p in (output, reference))
     assert got["dev"] == expected["dev"] and got["best_step"] == expected["best_step"]
     with (
@@ -125,9 +104,9 @@ def test_a_finished_run_is_not_overwritten_and_resumes_as_done(sst2, reference):
     assert (
         proc.returncode == 2 and "--resume auto" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     )
-    before = train_records(reference)
+    before = log_records(reference)
     run(command(data, model, reference, "--resume", "auto"))  # nothing left to train: evaluates best/ again
-    assert train_records(reference) == before
+    assert log_records(reference) == before
 
 
 @pytest.mark.slow
@@ -145,6 +124,6 @@ def test_recompute_and_amp_keys_work_in_finetuning(sst2, tmp_path):
 
     if not paddle.is_compiled_with_cuda():
         assert "trainer.amp=bfloat16 ignored: no GPU" in proc.stderr
-    expected, got = (weights(str(tmp_path / n / "best")) for n in ("plain", "recompute"))
+    expected, got = (checkpoint_weights(str(tmp_path / n / "best")) for n in ("plain", "recompute"))
     for key, value in expected.items():
         np.testing.assert_allclose(got[key], value, atol=1e-6, err_msg=key)

@@ -128,7 +128,7 @@ def fine_tuned(encoder: str, benchmark: str, data_file: str, target: str, **data
     import paddle
 
     from ernie.finetune.adapters import make_adapter, model_class
-    from ernie.finetune.benchmarks import NER, get_benchmark
+    from ernie.finetune.benchmarks import get_benchmark
     from ernie.finetune.config import finetune_defaults
     from ernie.finetune.evaluation import evaluate_splits
     from ernie.finetune.readers import LabelSet, read_split
@@ -150,17 +150,7 @@ def fine_tuned(encoder: str, benchmark: str, data_file: str, target: str, **data
     model.eval()
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
-    FinetuneSettings(
-        benchmark=spec.name,
-        kind=spec.kind,
-        labels=list(labels.labels) if labels else None,
-        max_seq_len=data["max_seq_len"],
-        doc_stride=data["doc_stride"],
-        max_query_len=data["max_query_len"],
-        max_answer_len=data["max_answer_len"],
-        n_best=data["n_best"],
-        ner_units="characters" if spec.kind == NER else None,
-    ).write(target)
+    FinetuneSettings.for_benchmark(spec, labels.labels if labels else None, data).write(target)
     split = read_split(spec, data_file, labels)
     features = adapter.features(split, training=False)
     _, predictions = evaluate_splits(model, adapter, {"dev": split}, {"dev": features}, 16)["dev"]

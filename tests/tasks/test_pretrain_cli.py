@@ -16,8 +16,8 @@ import pytest
 
 from data_tools.build import build_shards, demo_corpus
 from ernie.engine.checkpoints import find_checkpoint
-from ernie.engine.reporting import TIMING_KEYS
 from tests.conftest import paddlenlp_or_skip
+from tests.fixtures.runs import assert_same_weights, checkpoint_weights, log_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = os.path.join(ROOT, "tools", "pretrain.py")
@@ -63,26 +63,8 @@ def run(args, faulty=False, env=None, timeout=600):
     )
 
 
-def log_records(output):
-    """log.jsonl without the wall-clock fields (the only ones that differ between identical runs)."""
-    with open(os.path.join(output, "log.jsonl"), encoding="utf-8") as f:
-        records = [json.loads(line) for line in f]
-    for record in records:
-        for key in TIMING_KEYS:
-            record.pop(key, None)
-    return records
-
-
 def weights(checkpoint):
-    import paddle
-
-    return paddle.load(os.path.join(checkpoint, "model_state.pdparams"), return_numpy=True)
-
-
-def assert_same_weights(got, expected, atol=0.0):
-    assert set(got) == set(expected)
-    for key in expected:
-        np.testing.assert_allclose(got[key], expected[key], rtol=0, atol=atol, err_msg=key)
+    return checkpoint_weights(checkpoint)
 
 
 @pytest.fixture(scope="module")
