@@ -1,4 +1,4 @@
-"""Writing outputs so that an interrupted run never leaves a half-written file or folder behind.
+"""Writing outputs: never a half-written file or folder after an interruption, never a bare NaN in JSON.
 
 Everything is written under a temporary name in the destination's own directory (same filesystem,
 so the final ``os.replace`` is atomic) and renamed into place when complete.
@@ -6,8 +6,26 @@ so the final ``os.replace`` is atomic) and renamed into place when complete.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
+from typing import Any
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_dumps(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that writes a NaN or an infinity as ``null``: standard JSON, never a bare ``NaN``."""
+    return json.dumps(_finite(value), allow_nan=False, **kwargs)
 
 
 def atomic_write_text(path: str, text: str) -> None:

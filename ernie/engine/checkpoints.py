@@ -16,7 +16,6 @@ A checkpoint is written as ``.step_N.tmp`` and renamed when complete, then ``lat
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import pickle
@@ -29,7 +28,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError
-from ..files import atomic_write_text, replace_dir
+from ..files import atomic_write_text, json_dumps, replace_dir
 from . import distributed
 
 logger = logging.getLogger("ernie.engine")
@@ -197,7 +196,7 @@ def save_checkpoint(
     distributed.barrier()
     if rank == 0:
         meta = {"step": step, **meta, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        atomic_write_text(os.path.join(tmp, META_FILE), json.dumps(meta, indent=2) + "\n")
+        atomic_write_text(os.path.join(tmp, META_FILE), json_dumps(meta, indent=2) + "\n")
         if os.path.isdir(final):  # the same step again (a run resumed from an older checkpoint)
             shutil.rmtree(final)
         os.replace(tmp, final)

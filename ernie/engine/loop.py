@@ -20,13 +20,14 @@ with the same weights as one never interrupted.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import yaml
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, TrainingError
 from ..files import atomic_write_text
 from . import distributed
 from .checkpoints import (
@@ -64,6 +65,15 @@ def global_norm(grads: list) -> float:
     if not grads:
         return 0.0
     return float(paddle.sqrt(paddle.add_n([paddle.sum(paddle.square(g.astype("float32"))) for g in grads])))
+
+
+def _nonfinite_error(record: StepRecord, streak: int) -> TrainingError:
+    what = ", ".join(f"{k} {v}" for k, v in record.info.items())
+    return TrainingError(
+        f"step {record.step} ({what}): loss {record.loss} and gradient norm {record.grad_norm}; {streak} consecutive "
+        "steps were not finite (trainer.max_nonfinite_steps), so the run stops. Their updates were skipped and no "
+        "checkpoint holds them: lower optimizer.learning_rate or look at the data of these steps"
+    )
 
 
 def _load_weights(model: Any, checkpoint: str) -> None:
@@ -139,26 +149,32 @@ class Engine:
                 stats[key] = stats.get(key, 0.0) + float(value)
         params = [p for p in model.parameters() if p.grad is not None]
         distributed.all_reduce_gradients(params)
+        keys = sorted(stats)
+        reduced = distributed.all_reduce_sum([loss_sum, *(stats[k] for k in keys)])
+        loss = reduced[0] / denominator
         precision.unscale(self.optimizer)
         grad_norm = global_norm([p.grad for p in params])
         lr = float(self.optimizer.get_lr())
-        applied = precision.step(self.optimizer)
+        # Both are the same on every rank (reduced), so every rank skips the same steps.
+        finite = math.isfinite(loss) and math.isfinite(grad_norm)
+        applied = False
+        if finite or precision.scaler:  # loss scaling skips a step with an overflow itself
+            applied = precision.step(self.optimizer)
         self.scheduler.step()
         # To None, not zero: parameters without a gradient next step (another task's head) then get
         # no Adam update and no weight decay.
         self.optimizer.clear_grad(set_to_zero=False)
-        keys = sorted(stats)
-        reduced = distributed.all_reduce_sum([loss_sum, *(stats[k] for k in keys)])
         return StepRecord(
             step=step_number,
             info=dict(step.info),
-            loss=reduced[0] / denominator,
+            loss=loss,
             units=int(global_units),
             samples=step.samples,
             stats=dict(zip(keys, reduced[1:])),
             grad_norm=grad_norm,
             lr=lr,
             skipped=not applied,
+            nonfinite=not math.isfinite(loss) or (not finite and not precision.scaler),
         )
 
     def evaluate(self) -> Optional[Evaluation]:
@@ -169,6 +185,16 @@ class Engine:
             evaluation = self.objective.evaluate(self.model)
         self.model.train()
         return evaluation
+
+    def check_finite(self, step: int) -> None:
+        """Refuse to save weights that are not finite (a checkpoint or best/ must never hold NaN)."""
+        import paddle
+
+        for name, parameter in self.model.named_parameters():
+            if not bool(paddle.isfinite(parameter).all()):
+                raise TrainingError(
+                    f"step {step}: parameter {name} is not finite (NaN or infinite); the model was not saved"
+                )
 
     # ------------------------------------------------------------------ state
     def write_model(self, directory: str) -> None:
@@ -236,13 +262,20 @@ def train(
     if checkpoint:
         _check_geometry(checkpoint, settings, source)
     engine = Engine(objective, settings, checkpoint)
-    counters: dict[str, Any] = {"step": 0, "best_score": None, "best_step": None, "log_window": []}
+    counters: dict[str, Any] = {
+        "step": 0,
+        "best_score": None,
+        "best_step": None,
+        "nonfinite_streak": 0,
+        "log_window": [],
+    }
     if checkpoint:
         counters = engine.load_state_dict(load_trainer_state(checkpoint), checkpoint)
         restore_rng(checkpoint, rank)
         logger.info("resumed from %s at step %d", checkpoint, counters["step"])
     step = counters["step"]
     best_score, best_step = counters["best_score"], counters["best_step"]
+    streak = counters.get("nonfinite_streak", 0)
     total = objective.total_steps
     if rank == 0:
         os.makedirs(output_dir, exist_ok=True)
@@ -271,29 +304,40 @@ def train(
             done = step >= total
             logged = log.step(record, last=done, fields=objective.log_fields)
             bar.update(record, logged)
+            streak = streak + 1 if record.nonfinite else 0
+            if streak >= settings.max_nonfinite_steps:
+                raise _nonfinite_error(record, streak)
             if (settings.eval_steps and step % settings.eval_steps == 0) or done:
                 evaluation = engine.evaluate()
                 if evaluation is not None:
                     last_evaluation = evaluation
                     improved = None
                     if evaluation.score is not None:
-                        improved = best_score is None or evaluation.score > best_score
+                        # A NaN score is never the best (and every comparison with NaN is false anyway).
+                        improved = math.isfinite(evaluation.score) and (
+                            best_score is None or evaluation.score > best_score
+                        )
                         if improved:
                             best_score, best_step, best_evaluation = evaluation.score, step, evaluation
-                            if settings.best_dir and rank == 0:
-                                save_model_dir(engine.write_model, settings.best_dir)
+                            if settings.best_dir:
+                                engine.check_finite(step)
+                                if rank == 0:
+                                    save_model_dir(engine.write_model, settings.best_dir)
                     log.evaluation(step, evaluation, improved)
                     if evaluation.summary:
                         bar.say(f"step {step}: {evaluation.summary}" + (" (best)" if improved else ""))
             if done and settings.best_dir and best_step is None:  # nothing scored: the last model is kept
                 best_step = step
+                engine.check_finite(step)
                 if rank == 0:
                     save_model_dir(engine.write_model, settings.best_dir)
             if (settings.save_steps and step % settings.save_steps == 0) or done:
+                engine.check_finite(step)
                 counters = {
                     "step": step,
                     "best_score": best_score,
                     "best_step": best_step,
+                    "nonfinite_streak": streak,
                     "log_window": log.window_state(),
                 }
                 meta = {

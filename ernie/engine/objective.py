@@ -41,7 +41,8 @@ class StepRecord:
     stats: dict[str, float]  # the objective's summable stats, summed over micro-batches and ranks
     grad_norm: float  # global L2 norm of the gradient, before clipping
     lr: float  # learning rate this step used
-    skipped: bool = False  # the update was skipped (float16 loss scaling found an overflow)
+    skipped: bool = False  # no update: float16 loss scaling found an overflow, or the step was not finite
+    nonfinite: bool = False  # the loss or the gradient norm was NaN or infinite (the update was skipped)
 
 
 @dataclass

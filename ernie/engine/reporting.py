@@ -4,15 +4,18 @@
 
 * ``{"event": "train", "step", "loss", "lr", "grad_norm", "samples", "samples_per_s", "tokens",
   "tokens_per_s", "elapsed_s", ...}`` every ``trainer.logging_steps`` steps and at the last step:
-  ``loss`` and ``grad_norm`` are means over the steps since the previous record (each step's loss is
-  the mean over its global batch), ``lr`` is the rate of the record's own step; ``skipped`` counts
-  updates that float16 loss scaling skipped. The objective adds its keys (pre-training: ``stage``,
+  ``loss`` and ``grad_norm`` are means over the finite steps since the previous record (each step's
+  loss is the mean over its global batch; ``null`` when none was finite), ``lr`` is the rate of the
+  record's own step; ``nonfinite`` counts steps whose loss or gradient norm was NaN or infinite
+  (their updates were skipped), ``skipped`` every step without an update (those, and float16
+  overflows that loss scaling skipped). The objective adds its keys (pre-training: ``stage``,
   ``task``, ``accuracy`` and per-task means under ``tasks``; fine-tuning: ``benchmark``, ``epoch``).
 * ``{"event": "eval", "step", "eval": {...}, "best": bool}`` after each evaluation (``best`` when the
   objective scores its evaluations), plus the objective's keys.
 
 On resume the file is cut back to the checkpoint's step, so it ends up as an uninterrupted run's.
-Only the wall-clock keys (``TIMING_KEYS``) differ between two identical runs.
+Only the wall-clock keys (``TIMING_KEYS``) differ between two identical runs. A NaN is written as
+``null``: every line is standard JSON.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import os
 import time
 from typing import Any, Callable, Optional
 
-from ..files import atomic_write_text
+from ..files import atomic_write_text, json_dumps
 from .objective import Evaluation, StepRecord
 
 logger = logging.getLogger("ernie.engine")
@@ -44,6 +47,11 @@ def _numbers(tree: dict[str, Any], prefix: str) -> list[tuple[str, float]]:
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             out.append((tag, float(value)))
     return out
+
+
+def _finite_mean(values: list[float]) -> Optional[float]:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else None
 
 
 class RunLog:
@@ -92,7 +100,7 @@ class RunLog:
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.file:
-            self.file.write(json.dumps(record) + "\n")
+            self.file.write(json_dumps(record) + "\n")
             self.file.flush()
 
     def step(
@@ -113,18 +121,19 @@ class RunLog:
             "event": "train",
             "step": record.step,
             **fields(window),
-            "loss": sum(r.loss for r in window) / len(window),
+            "loss": _finite_mean([r.loss for r in window]),
             "lr": record.lr,
-            "grad_norm": sum(r.grad_norm for r in window) / len(window),
+            "grad_norm": _finite_mean([r.grad_norm for r in window]),
             "samples": samples,
             "samples_per_s": round(samples / elapsed, 2),
         }
         if all("tokens" in r.stats for r in window):
             out["tokens"] = int(sum(r.stats["tokens"] for r in window))
             out["tokens_per_s"] = round(out["tokens"] / elapsed, 1)
-        skipped = sum(r.skipped for r in window)
-        if skipped:
-            out["skipped"] = skipped
+        for key in ("nonfinite", "skipped"):
+            count = sum(getattr(r, key) for r in window)
+            if count:
+                out[key] = count
         out["elapsed_s"] = round(time.time() - self.started, 2)
         self._write(out)
         if self.vdl:

@@ -44,6 +44,11 @@ ENGINE_KEYS: tuple[Key, ...] = (
     ),
     Key("trainer.keep_checkpoints", 3, "keep the newest K checkpoints; 0: keep all"),
     Key(
+        "trainer.max_nonfinite_steps",
+        3,
+        "a step whose loss or gradient norm is NaN or infinite is skipped (no update); this many in a row stop the run",
+    ),
+    Key(
         "trainer.amp",
         None,
         "mixed precision: null, float16 (with loss scaling) or bfloat16; GPU only (off on CPU)",
@@ -121,6 +126,7 @@ class TrainerSettings:
     eval_batch_size: int
     save_steps: int
     keep_checkpoints: int
+    max_nonfinite_steps: int
     amp: Optional[str]
     amp_level: str
     recompute: bool
@@ -194,6 +200,7 @@ def resolve_settings(config: dict, world_size: int, source: str = "config") -> T
         eval_batch_size=check_int(config, "trainer.eval_batch_size", source, 1),
         save_steps=check_int(config, "trainer.save_steps", source, 0, allow_none=True),
         keep_checkpoints=check_int(config, "trainer.keep_checkpoints", source, 0),
+        max_nonfinite_steps=check_int(config, "trainer.max_nonfinite_steps", source, 1),
         amp=amp,
         amp_level=check_choice(config, "trainer.amp_level", source, ("O1", "O2")),
         recompute=check_bool(config, "trainer.recompute", source),

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
 import paddle
 
 from ..engine import distributed
+from ..errors import TrainingError
 from .adapters import Adapter
 
 
@@ -33,10 +35,18 @@ def model_outputs(model: Any, adapter: Adapter, features: list, batch_size: int)
 def evaluate_splits(
     model: Any, adapter: Adapter, splits: dict, features: dict, batch_size: int
 ) -> dict[str, tuple[Optional[dict], list]]:
-    """``{split name: (metrics or None when unlabelled, per-example predictions)}``."""
-    return {
-        name: adapter.evaluate(
-            split, features[name], model_outputs(model, adapter, features[name], batch_size)
-        )
-        for name, split in splits.items()
-    }
+    """``{split name: (metrics or None when unlabelled, per-example predictions)}``.
+
+    Outputs that are not finite are an error naming the split: a NaN model must not be scored (its
+    argmax is class 0, so it would "reach" the share of class 0)."""
+    results = {}
+    for name, split in splits.items():
+        outputs = model_outputs(model, adapter, features[name], batch_size)
+        bad = sum(not np.isfinite(np.asarray(output, dtype=np.float64)).all() for output in outputs)
+        if bad:
+            raise TrainingError(
+                f"{split.path}: the model's outputs are not finite for {bad} of {len(outputs)} features "
+                "(NaN or infinite weights?); nothing was scored"
+            )
+        results[name] = adapter.evaluate(split, features[name], outputs)
+    return results

@@ -2,7 +2,8 @@
 
 All scores are fractions in [0, 1] (the results table prints them x100). A correlation that is
 undefined (constant predictions or labels) is reported as 0.0, not NaN, so results.json stays
-valid JSON.
+valid JSON. A NaN or infinite prediction is an error (``ValueError``), never a score: evaluation
+refuses such outputs before they get here (``evaluation.evaluate_splits``).
 """
 
 from __future__ import annotations
@@ -50,8 +51,15 @@ def matthews_corrcoef(preds: Sequence[int], labels: Sequence[int]) -> float:
     return float(numerator / denominator) if denominator > 0 else 0.0
 
 
+def _finite(values: Sequence[float], what: str) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{int((~np.isfinite(array)).sum())} of the {what} are not finite (NaN or infinite)")
+    return array
+
+
 def pearson(x: Sequence[float], y: Sequence[float]) -> float:
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    x, y = _finite(x, "predictions"), _finite(y, "labels")
     dx, dy = x - x.mean(), y - y.mean()
     denominator = math.sqrt(float(dx @ dx) * float(dy @ dy))
     return float(dx @ dy / denominator) if denominator > 0 else 0.0
@@ -73,9 +81,7 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    return pearson(
-        _average_ranks(np.asarray(x, dtype=np.float64)), _average_ranks(np.asarray(y, dtype=np.float64))
-    )
+    return pearson(_average_ranks(_finite(x, "predictions")), _average_ranks(_finite(y, "labels")))
 
 
 def mean_reciprocal_rank(qids: Sequence[str], scores: Sequence[float], labels: Sequence[int]) -> float:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 
-from ..files import atomic_write_text
+from ..files import atomic_write_text, json_dumps
 from .benchmarks import MRC, REGRESSION, BenchmarkSpec
 
 
 def _json_line(obj: dict) -> str:
-    return json.dumps(obj, ensure_ascii=False)
+    return json_dumps(obj, ensure_ascii=False)
 
 
 def write_predictions(spec: BenchmarkSpec, split: str, name: str, predictions: list, output_dir: str) -> str:
@@ -37,7 +36,7 @@ def write_predictions(spec: BenchmarkSpec, split: str, name: str, predictions: l
         # {qid: answer}: the input of the official CMRC 2018 evaluation script and the CLUE submission form.
         path = os.path.join(output_dir, "predictions", f"{stem}.json")
         answers = {p["qid"]: p["text"] for p in predictions}
-        atomic_write_text(path, json.dumps(answers, ensure_ascii=False, indent=1) + "\n")
+        atomic_write_text(path, json_dumps(answers, ensure_ascii=False, indent=1) + "\n")
         return path
     path = os.path.join(output_dir, "predictions", f"{stem}.jsonl")
     atomic_write_text(path, "".join(_json_line(p) + "\n" for p in predictions))

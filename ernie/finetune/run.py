@@ -16,7 +16,6 @@ written.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -27,7 +26,7 @@ import paddle
 from ..config import ErnieConfig
 from ..engine import distributed, resolve_settings, train
 from ..errors import ConfigError, UsageError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, json_dumps
 from ..tokenizer import ErnieTokenizer
 from .adapters import make_adapter, model_class
 from .benchmarks import NER, get_benchmark
@@ -37,7 +36,7 @@ from .objective import FinetuningObjective
 from .outputs import format_table, write_predictions
 from .readers import LabelSet
 from .settings_file import FinetuneSettings
-from .splits import read_splits, report_data
+from .splits import check_usable, read_splits, report_data
 
 logger = logging.getLogger("ernie.finetune")
 
@@ -122,6 +121,7 @@ def run_finetune(
         for group, group_splits in splits.items()
     }
     report_data(splits, config["strict"])
+    check_usable(splits)
     for split in splits["dev"].values():
         if not split.labelled:
             raise UsageError(f"{split.path}: the dev file has no labels")
@@ -238,7 +238,7 @@ def run_finetune(
     results["config"] = config
     if rank == 0:
         atomic_write_text(
-            os.path.join(output_dir, "results.json"), json.dumps(results, indent=2, ensure_ascii=False) + "\n"
+            os.path.join(output_dir, "results.json"), json_dumps(results, indent=2, ensure_ascii=False) + "\n"
         )
         print(format_table(results), flush=True)
     distributed.barrier()

@@ -63,6 +63,17 @@ def read_splits(
     }
 
 
+def check_usable(splits: dict[str, dict[str, ReadResult]]) -> None:
+    """A split without a single usable example is an error naming the file and its first bad row."""
+    for group in splits.values():
+        for result in group.values():
+            if result.examples:
+                continue
+            issues = result.malformed + result.skipped
+            first = f" (first: {issues[0]})" if issues else ""
+            raise UsageError(f"{result.path}: no usable example in {result.rows} rows{first}")
+
+
 def report_data(splits: dict[str, dict[str, ReadResult]], strict: bool) -> None:
     """Log what was read; every malformed or skipped row is counted, the first few shown."""
     malformed = [issue for group in splits.values() for r in group.values() for issue in r.malformed]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
 from typing import Any, Iterable, Optional, TextIO
 
+from ..files import json_dumps
 from .errors import ServingError
 from .inputs import read_examples
 from .metadata import QUESTION_ANSWERING, TOKEN_CLASSIFICATION
@@ -17,7 +17,7 @@ from .predictor import Predictor
 def _write_lines(out: TextIO, results: Iterable[dict[str, Any]]) -> int:
     count = 0
     for result in results:
-        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        out.write(json_dumps(result, ensure_ascii=False) + "\n")
         count += 1
     return count
 

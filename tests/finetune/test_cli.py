@@ -374,3 +374,55 @@ def test_evaluating_best_again_reproduces_its_dev_scores(tmp_path, fixture_model
     evaluated = run_finetune(again, do_train=False, do_eval=True, do_predict=False)
     assert evaluated["dev_splits"] == trained["dev_splits"]
     assert not (tmp_path / "eval" / "best").exists() and (tmp_path / "eval" / "results.json").exists()
+
+
+def test_a_model_that_predicts_nan_is_an_error_not_a_score(tmp_path, fixture_model):
+    # Before: a NaN model scored accuracy 53.33 (the share of class 0) on this dev set and exit 0.
+    import paddle
+
+    from ernie.errors import TrainingError
+    from ernie.finetune import load_finetune_config, run_finetune
+    from ernie.modeling import ErnieForSequenceClassification
+
+    broken = str(tmp_path / "nan_model")
+    model = ErnieForSequenceClassification.from_pretrained(
+        fixture_model,
+        verbose=False,
+        num_labels=3,
+        id2label={"0": "contradiction", "1": "neutral", "2": "entailment"},
+    )
+    weight = model.classifier.weight
+    weight.set_value(paddle.full(weight.shape, float("nan")))
+    model.save_pretrained(broken)
+    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        with (
+            open(os.path.join(fixture_model, name), "rb") as src,
+            open(os.path.join(broken, name), "wb") as dst,
+        ):
+            dst.write(src.read())
+    config = load_finetune_config(config_path("glue", "mnli"))
+    config.update(
+        model_dir=broken, data_dir=os.path.join(FIXTURES, "glue", "MNLI"), output_dir=str(tmp_path / "o")
+    )
+    with pytest.raises(
+        TrainingError, match=r"dev_matched.tsv: the model's outputs are not finite for \d+ of \d+"
+    ):
+        run_finetune(config, do_train=False, do_eval=True, do_predict=False)
+    assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_a_split_without_a_usable_example_is_an_error_naming_the_first_bad_row(tmp_path, fixture_model):
+    # Before: a dev file with its header swapped gave 0 examples, "acc 0.00" and exit 0.
+    from ernie.finetune import load_finetune_config, run_finetune
+
+    data = tmp_path / "SST-2"
+    data.mkdir()
+    (data / "train.tsv").write_text("sentence\tlabel\na fine film\t1\na dull film\t0\n", encoding="utf-8")
+    (data / "dev.tsv").write_text("label\tsentence\nfine\t1\ndull\t0\n", encoding="utf-8")
+    config = load_finetune_config(
+        config_path("glue", "sst2"), ["trainer.max_steps=1", "trainer.global_batch_size=2"]
+    )
+    config.update(model_dir=fixture_model, data_dir=str(data), output_dir=str(tmp_path / "o"))
+    with pytest.raises(UsageError, match=r"dev.tsv: no usable example in 2 rows \(first: .*line 2"):
+        run_finetune(config, do_train=True, do_eval=True, do_predict=False)
+    assert not (tmp_path / "o").exists()

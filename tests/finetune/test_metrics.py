@@ -146,3 +146,14 @@ def test_mrc_em_and_f1_hand_worked():
     assert scores["em"] == pytest.approx(1 / 3)
     assert scores["f1"] == pytest.approx(1.8 / 3)
     assert scores["avg"] == pytest.approx((1 / 3 + 1.8 / 3) / 2)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_correlations_refuse_a_non_finite_prediction(bad):
+    # Before: spearman([nan] * n, y) was 1.0 and pearson 0.0, a score for a model that predicts nothing.
+    labels = [0.0, 1.0, 2.5, 4.0]
+    for metric in (M.pearson, M.spearman):
+        with pytest.raises(ValueError, match="not finite"):
+            metric([bad] * 4, labels)
+        with pytest.raises(ValueError, match="not finite"):
+            metric([0.1, 0.2, bad, 0.4], labels)

@@ -40,7 +40,7 @@ def command(data, model, output, *extra):
     return [
         sys.executable, TOOL, "--config", os.path.join(ROOT, "configs", "finetune", "glue", "sst2.yaml"),
         "--model_dir", model, "--data_dir", data, "--output", output, "--do_train", "--do_eval", "--quiet",
-        "--set", "trainer.max_steps=12", "--set", "trainer.global_batch_size=8", "--set", "trainer.micro_batch_size=4",
+        "--set", "trainer.max_steps=20", "--set", "trainer.global_batch_size=8", "--set", "trainer.micro_batch_size=4",
         "--set", "trainer.eval_steps=3", "--set", "trainer.logging_steps=1", "--set", "trainer.keep_checkpoints=2",
         "--set", "optimizer.learning_rate=1.0e-3", "--set", "trainer.visualdl=false", *extra,
     ]  # fmt: skip
@@ -69,19 +69,24 @@ def test_sigkill_after_the_first_checkpoint_then_resume_gives_the_uninterrupted_
     proc = subprocess.Popen(
         command(data, model, output), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    latest = os.path.join(output, "checkpoints", "latest")
+    # Anywhere after the first checkpoint (step 3, written after log line 4: 3 steps and an evaluation).
+    kill_after = random.randint(5, 15)
+    log = os.path.join(output, "log.jsonl")
     deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None and not os.path.isfile(latest):
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.isfile(log) and sum(1 for _ in open(log, encoding="utf-8")) >= kill_after:
+            break
         time.sleep(0.002)
-    time.sleep(random.uniform(0.0, 0.5))  # anywhere after the first checkpoint
     assert proc.poll() is None, f"the run ended before it was killed: {proc.stderr.read()[-2000:]}"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = max(r["step"] for r in log_records(output))
-    assert killed_at < 12
+    assert killed_at < 20 and os.path.isfile(os.path.join(output, "checkpoints", "latest"))
     run(command(data, model, output, "--resume", "auto"))
-    assert log_records(output) == log_records(reference), f"killed after step {killed_at}"
-    for folder in (os.path.join("checkpoints", "step_12"), "best"):
+    assert log_records(output) == log_records(reference), (
+        f"killed after step {killed_at} (log line {kill_after})"
+    )
+    for folder in (os.path.join("checkpoints", "step_20"), "best"):
         assert_same_weights(
             checkpoint_weights(os.path.join(output, folder)),
             checkpoint_weights(os.path.join(reference, folder)),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -278,3 +279,28 @@ def test_shards_of_another_vocabulary_and_leftover_checkpoints_exit_2(shards, tm
     again = run(settings(str(output), shards, "--set", "trainer.max_steps=4"))
     assert again.returncode == 2 and "--resume auto" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
+
+
+def test_a_diverging_run_stops_with_one_line_and_saves_nothing_non_finite(shards, tmp_path):
+    output = tmp_path / "run"
+    proc = run(
+        settings(
+            str(output), shards, "--set", "optimizer.learning_rate=1.0e+6", "--set", "trainer.save_steps=2"
+        )
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "consecutive steps were not finite" in lines[0]
+    assert re.search(r"^error: step \d+ \(stage s\d, task \w+\): loss nan", lines[0]), lines[0]
+
+    def refuse(constant):
+        raise AssertionError(f"bare {constant} in log.jsonl")
+
+    records = [
+        json.loads(line, parse_constant=refuse) for line in open(output / "log.jsonl", encoding="utf-8")
+    ]
+    assert any(r.get("nonfinite") for r in records) and all(r["event"] in ("train", "eval") for r in records)
+    for name in os.listdir(output / "checkpoints"):
+        if name.startswith("step_"):
+            state = weights(str(output / "checkpoints" / name))
+            assert all(np.isfinite(v).all() for v in state.values()), name
