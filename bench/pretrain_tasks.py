@@ -214,7 +214,7 @@ def permutation_null(trainer, name: str, rounds: int = 2000) -> tuple[float, flo
     much as one with 700); the permutation null measures what the model's own guessing gives."""
     import paddle
 
-    from tasks.base import IGNORE_INDEX
+    from tasks.context import IGNORE_INDEX
     from tasks.objective import to_tensors
 
     objective = trainer.objective

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ernie.tokenizer import is_chinese_char, load_vocab
+from ernie.wordpiece import is_chinese_char, load_vocab
 
 from .shards import ALL_TASKS, IGNORE, TASK_LAYOUT, ShardError, TaskShards, read_manifest, verify
 

@@ -23,7 +23,7 @@ import unicodedata
 
 import numpy as np
 
-from ernie.tokenizer import is_chinese_char, is_control, is_punctuation, is_symbol, is_whitespace
+from ernie.wordpiece import is_chinese_char, is_control, is_punctuation, is_symbol, is_whitespace
 
 EN_ABBREVIATIONS = frozenset(
     """mr mrs ms dr prof st sr jr gen col capt lt sgt rev mt ft hon pres gov sen rep messrs mme mlle

@@ -19,7 +19,7 @@ from collections import Counter
 from typing import Iterable
 
 from ernie.errors import UsageError
-from ernie.tokenizer import BasicTokenizer, is_chinese_char
+from ernie.wordpiece import BasicTokenizer, is_chinese_char
 
 SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]")
 

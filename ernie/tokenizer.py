@@ -4,15 +4,10 @@ Pure Python and numpy-free, so ``data_tools`` can use it on machines without pad
 
 Two paths produce the token ids of a text:
 
-* the reference path, written out below: PaddleNLP's steps in PaddleNLP's order (special tokens
-  kept whole; lower-case character by character; drop control characters; spaces around CJK
-  ideographs; split on whitespace; lower-case and strip accents per word; split off punctuation
-  and symbols; greedy longest-match WordPiece, words over 100 characters become ``[UNK]``);
-* the fast path, HF ``tokenizers`` (Rust), used for large corpora when it is installed. Its
-  normaliser orders lower-casing and accent stripping differently and its Unicode tables may be a
-  different version, so a text takes the fast path only when none of its characters is in the set
-  where the two paths were seen to disagree (``fast_path_unsafe_ranges``, computed by comparing both
-  paths on every code point). ``tests/test_tokenizer.py`` checks the two on real corpora.
+* the reference path (``ernie.wordpiece``): PaddleNLP's steps in PaddleNLP's order;
+* the fast path (``ernie.fast_wordpiece``), HF ``tokenizers`` (Rust), used for large corpora when it
+  is installed, for the texts where it was checked to agree with the reference path.
+  ``tests/core/test_tokenizer.py`` checks the two on real corpora.
 
 Offsets are character spans ``(start, end)`` into the original text, ``(0, 0)`` for special tokens.
 """
@@ -22,338 +17,26 @@ from __future__ import annotations
 import json
 import os
 import re
-import unicodedata
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from .errors import TokenizerError
+from .fast_wordpiece import PROBED_LIMIT, fast_backend, fast_path_unsafe_ranges
 from .files import atomic_write_text
+from .wordpiece import (  # noqa: F401  (the reference path's classes and helpers are part of this API)
+    MAX_CHARS_PER_WORD,
+    BasicTokenizer,
+    WordpieceTokenizer,
+    is_chinese_char,
+    is_control,
+    is_punctuation,
+    is_symbol,
+    is_whitespace,
+    load_vocab,
+)
 
 VOCAB_NAME = "vocab.txt"
 TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_NAME = "special_tokens_map.json"
-MAX_CHARS_PER_WORD = 100
-
-
-# ---------------------------------------------------------------------------------------------- vocab
-def load_vocab(path: str) -> dict[str, int]:
-    """Read ``token`` or ``token<TAB>id`` lines (the official zh vocab has ids; ids = line numbers otherwise)."""
-    vocab: dict[str, int] = {}
-    try:
-        f = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise TokenizerError(f"{path}: no such vocabulary file") from None
-    with f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n").rstrip("\r")
-            fields = line.split("\t")
-            if len(fields) > 2:
-                raise TokenizerError(
-                    f"{path}: line {lineno}: expected 'token' or 'token<TAB>id', got {len(fields)} fields"
-                )
-            token = fields[0]
-            if len(fields) == 2:
-                try:
-                    index = int(fields[1])
-                except ValueError:
-                    raise TokenizerError(
-                        f"{path}: line {lineno}: id {fields[1]!r} is not an integer"
-                    ) from None
-            else:
-                index = lineno - 1
-            if token in vocab:
-                continue  # PaddleNLP and the official reader keep the first id as well
-            vocab[token] = index
-    if not vocab:
-        raise TokenizerError(f"{path}: the vocabulary is empty")
-    return vocab
-
-
-# ---------------------------------------------------------------------------------------------- characters
-def is_whitespace(char: str) -> bool:
-    return char in " \t\n\r" or unicodedata.category(char) == "Zs"
-
-
-def is_control(char: str) -> bool:
-    if char in "\t\n\r":
-        return False
-    return unicodedata.category(char).startswith("C")
-
-
-def is_punctuation(char: str) -> bool:
-    cp = ord(char)
-    # All non-alphanumeric ASCII counts as punctuation, as in BERT.
-    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
-        return True
-    return unicodedata.category(char).startswith("P")
-
-
-_EXTRA_SYMBOLS = {0x00AD, 0x00B2, 0x00BA, 0x3007, 0x00B5, 0x00D8, 0x014B, 0x01B1}
-
-
-def is_symbol(char: str) -> bool:
-    """PaddleNLP also splits off Unicode symbols (S*) and a few listed characters; BERT does not."""
-    return unicodedata.category(char).startswith("S") or ord(char) in _EXTRA_SYMBOLS
-
-
-_CJK_RANGES = (
-    (0x4E00, 0x9FFF),
-    (0x3400, 0x4DBF),
-    (0x20000, 0x2A6DF),
-    (0x2A700, 0x2B73F),
-    (0x2B740, 0x2B81F),
-    (0x2B820, 0x2CEAF),
-    (0xF900, 0xFAFF),
-    (0x2F800, 0x2FA1F),
-)
-
-
-def is_chinese_char(cp: int) -> bool:
-    """CJK Unified Ideographs (and extensions, compatibility ideographs): one token each."""
-    return (
-        0x4E00 <= cp <= 0x9FFF
-        or 0x3400 <= cp <= 0x4DBF
-        or 0x20000 <= cp <= 0x2A6DF
-        or 0x2A700 <= cp <= 0x2B73F
-        or 0x2B740 <= cp <= 0x2B81F
-        or 0x2B820 <= cp <= 0x2CEAF
-        or 0xF900 <= cp <= 0xFAFF
-        or 0x2F800 <= cp <= 0x2FA1F
-    )
-
-
-# ---------------------------------------------------------------------------------------------- reference path
-class BasicTokenizer:
-    """Whitespace, CJK, punctuation and symbol splitting with lower-casing and accent stripping.
-
-    Works on ``(char, source_index)`` pairs so that every output word knows its span in the input.
-    """
-
-    def __init__(self, do_lower_case: bool = True):
-        self.do_lower_case = do_lower_case
-
-    def tokenize_with_spans(self, text: str) -> list[tuple[str, list[int]]]:
-        """Words with the source index of each of their characters."""
-        chars: list[tuple[str, int]] = []
-        for index, char in enumerate(text):
-            # PaddleNLP lower-cases the text character by character before anything else.
-            pieces = char.lower() if self.do_lower_case else char
-            for piece in pieces:
-                cp = ord(piece)
-                if cp == 0 or cp == 0xFFFD or is_control(piece):
-                    continue
-                if is_whitespace(piece):
-                    chars.append((" ", index))
-                elif is_chinese_char(cp):
-                    chars.extend(((" ", index), (piece, index), (" ", index)))
-                else:
-                    chars.append((piece, index))
-
-        words: list[tuple[str, list[int]]] = []
-        for word in _split_on_spaces(chars):
-            if self.do_lower_case:
-                word = _strip_accents(_lower(word))
-            for part in _split_on_punctuation(word):
-                words.append(("".join(c for c, _ in part), [i for _, i in part]))
-        return words
-
-    def tokenize(self, text: str) -> list[str]:
-        return [word for word, _ in self.tokenize_with_spans(text)]
-
-
-def _split_on_spaces(chars: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
-    # str.split() semantics: other Unicode separators (U+2028, ...) also end a word.
-    words, current = [], []
-    for item in chars:
-        if item[0].isspace():
-            if current:
-                words.append(current)
-                current = []
-        else:
-            current.append(item)
-    if current:
-        words.append(current)
-    return words
-
-
-def _lower(word: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    # str.lower() of the whole word (final-sigma context), spans kept per source character.
-    text = "".join(c for c, _ in word)
-    lowered = text.lower()
-    if len(lowered) == len(text):
-        return [(lc, i) for lc, (_, i) in zip(lowered, word)]
-    out = []
-    for c, i in word:
-        out.extend((lc, i) for lc in c.lower())
-    return out
-
-
-def _strip_accents(word: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    out = []
-    for c, i in word:
-        for d in unicodedata.normalize("NFD", c):
-            if unicodedata.category(d) != "Mn":
-                out.append((d, i))
-    return out
-
-
-def _split_on_punctuation(word: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
-    parts: list[list[tuple[str, int]]] = []
-    start_new = True
-    for item in word:
-        if is_punctuation(item[0]) or is_symbol(item[0]):
-            parts.append([item])
-            start_new = True
-        else:
-            if start_new:
-                parts.append([])
-            start_new = False
-            parts[-1].append(item)
-    return parts
-
-
-class WordpieceTokenizer:
-    """Greedy longest-match-first sub-words with the ``##`` continuation prefix."""
-
-    def __init__(
-        self, vocab: dict[str, int], unk_token: str = "[UNK]", max_chars_per_word: int = MAX_CHARS_PER_WORD
-    ):
-        self.vocab = vocab
-        self.unk_token = unk_token
-        self.max_chars_per_word = max_chars_per_word
-
-    def tokenize_with_spans(self, word: str) -> list[tuple[str, int, int]]:
-        """``(piece, start, end)`` with character positions inside ``word``."""
-        if len(word) > self.max_chars_per_word:
-            return [(self.unk_token, 0, len(word))]
-        pieces = []
-        start = 0
-        while start < len(word):
-            end = len(word)
-            found = None
-            while start < end:
-                piece = word[start:end]
-                if start > 0:
-                    piece = "##" + piece
-                if piece in self.vocab:
-                    found = piece
-                    break
-                end -= 1
-            if found is None:
-                return [(self.unk_token, 0, len(word))]
-            pieces.append((found, start, end))
-            start = end
-        return pieces
-
-    def tokenize(self, word: str) -> list[str]:
-        return [piece for piece, _, _ in self.tokenize_with_spans(word)]
-
-
-# ---------------------------------------------------------------------------------------------- fast path
-_SYMBOL_PATTERN = None
-
-
-def _fast_backend(vocab: dict[str, int], unk_token: str, do_lower_case: bool):
-    """An HF ``tokenizers.Tokenizer`` doing what the reference path does, or None if not installed."""
-    try:
-        from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
-    except ImportError:
-        return None
-    backend = Tokenizer(
-        models.WordPiece(vocab=dict(vocab), unk_token=unk_token, max_input_chars_per_word=MAX_CHARS_PER_WORD)
-    )
-    backend.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=do_lower_case, lowercase=do_lower_case
-    )
-    symbols = "".join(f"\\x{{{cp:04X}}}" for cp in sorted(_EXTRA_SYMBOLS))
-    backend.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(f"[\\p{{S}}{symbols}]"), behavior="isolated"),
-            pre_tokenizers.BertPreTokenizer(),
-        ]
-    )
-    return backend
-
-
-_UNSAFE_CACHE: dict[bool, list] = {}
-_PROBED_LIMIT = 0x20000  # planes 0 and 1 are probed; beyond them only CJK ideographs go the fast way
-
-
-def _probe_unsafe_code_points(do_lower_case: bool) -> list[int]:
-    candidates = [cp for cp in range(1, _PROBED_LIMIT) if not 0xD800 <= cp <= 0xDFFF]
-    basic = BasicTokenizer(do_lower_case)
-    contexts = ("{}", "a{}a", "A{}", "{}A")
-    texts: list[str] = []
-    reference: list[list[str]] = []
-    probe_vocab = {"[UNK]": 0}
-    for cp in candidates:
-        for ctx in contexts:
-            text = ctx.format(chr(cp))
-            words = basic.tokenize(text)
-            texts.append(text)
-            # With a vocabulary of all single characters, words become one piece per character.
-            pieces = [("##" + c if i else c) for w in words for i, c in enumerate(w)]
-            for piece in pieces:
-                probe_vocab.setdefault(piece, len(probe_vocab))
-            reference.append(pieces)
-    backend = _fast_backend(probe_vocab, "[UNK]", do_lower_case)
-    unsafe = set()
-    for k, encoding in enumerate(backend.encode_batch(texts, add_special_tokens=False)):
-        if encoding.tokens != reference[k]:
-            unsafe.add(candidates[k // len(contexts)])
-    return sorted(unsafe)
-
-
-def _to_ranges(code_points: list[int]) -> list[list[int]]:
-    ranges: list[list[int]] = []
-    for cp in code_points:
-        if ranges and ranges[-1][1] == cp - 1:
-            ranges[-1][1] = cp
-        else:
-            ranges.append([cp, cp])
-    return ranges
-
-
-def fast_path_unsafe_ranges(do_lower_case: bool = True) -> list[list[int]]:
-    """Code-point ranges on which the fast path may differ from the reference path.
-
-    Found by running both paths on every code point of planes 0 and 1, alone, between letters and
-    beside a capital, with a vocabulary of all single characters (the differences seen are
-    characters that the two Unicode tables date differently). Everything beyond plane 1 except the
-    CJK ideograph blocks is added unprobed. Probing takes seconds, so the result is cached under
-    ``$ERNIE_CACHE`` (default ``~/.cache/ernie``), keyed by the Unicode and ``tokenizers`` versions.
-    """
-    if do_lower_case in _UNSAFE_CACHE:
-        return _UNSAFE_CACHE[do_lower_case]
-    import tokenizers
-
-    key = f"fast-path-unsafe-v1-{unicodedata.unidata_version}-{tokenizers.__version__}-{int(do_lower_case)}.json"
-    cache_dir = os.environ.get("ERNIE_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "ernie"))
-    cache_file = os.path.join(cache_dir, key)
-    ranges = None
-    try:
-        with open(cache_file, encoding="utf-8") as f:
-            ranges = json.load(f)
-    except (OSError, ValueError):
-        pass
-    if ranges is None:
-        ranges = _to_ranges(_probe_unsafe_code_points(do_lower_case))
-        cjk_beyond = sorted(r for r in _CJK_RANGES if r[0] >= _PROBED_LIMIT)
-        start = _PROBED_LIMIT
-        for low, high in cjk_beyond:
-            if start < low:
-                ranges.append([start, low - 1])
-            start = high + 1
-        ranges.append([start, 0x10FFFF])
-        try:
-            os.makedirs(cache_dir, exist_ok=True)
-            tmp = f"{cache_file}.{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(ranges, f)
-            os.replace(tmp, cache_file)
-        except OSError:
-            pass  # a read-only home only costs the probe again next time
-    _UNSAFE_CACHE[do_lower_case] = ranges
-    return ranges
 
 
 # ---------------------------------------------------------------------------------------------- tokenizer
@@ -415,13 +98,13 @@ class ErnieTokenizer:
         self._fast = None
         self._unsafe_chars: frozenset = frozenset()
         if use_fast is not False:
-            self._fast = _fast_backend(self.vocab, unk_token, do_lower_case)
+            self._fast = fast_backend(self.vocab, unk_token, do_lower_case)
             if self._fast is None and use_fast:
                 raise TokenizerError("use_fast=True needs the 'tokenizers' package (pip install tokenizers)")
             if self._fast is not None:
                 ranges = fast_path_unsafe_ranges(do_lower_case)
                 self._unsafe_chars = frozenset(
-                    chr(cp) for low, high in ranges if high < _PROBED_LIMIT for cp in range(low, high + 1)
+                    chr(cp) for low, high in ranges if high < PROBED_LIMIT for cp in range(low, high + 1)
                 )
                 self._specials_re = re.compile(
                     "|".join(re.escape(t) for t in sorted(set(self.special_tokens.values())))
@@ -469,7 +152,7 @@ class ErnieTokenizer:
         if max(text) < "\U00020000":
             return True
         # Beyond plane 1 nothing was probed: only CJK ideographs go the fast way there.
-        return all(is_chinese_char(ord(c)) for c in text if ord(c) >= _PROBED_LIMIT)
+        return all(is_chinese_char(ord(c)) for c in text if ord(c) >= PROBED_LIMIT)
 
     def _reference_encode(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         ids: list[int] = []

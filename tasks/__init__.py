@@ -13,8 +13,10 @@ from . import (  # noqa: F401  (each module registers its task)
     sentence_reordering,
     token_document,
 )
-from .base import IGNORE_INDEX, TASK_REGISTRY, Task, TaskContext, VocabInfo, collate, task_class
+from .base import TASK_REGISTRY, Task, task_class
+from .context import IGNORE_INDEX, TaskContext, VocabInfo
 from .controller import Stage, StepPlan, TaskController
+from .samples import collate
 
 __all__ = [
     "IGNORE_INDEX",

@@ -22,7 +22,7 @@ import numpy as np
 
 from ernie.errors import ConfigError
 
-from .base import stable_key
+from .context import stable_key
 
 STATE_VERSION = 1
 _SCHEDULE_KEY = stable_key("schedule")

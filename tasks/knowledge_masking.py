@@ -26,7 +26,9 @@ import numpy as np
 
 from ernie.errors import ConfigError
 
-from .base import DocumentChunks, Sample, Task, documents_split, register_task, with_specials
+from .base import Task, register_task
+from .context import Sample
+from .samples import DocumentChunks, documents_split, with_specials
 
 LEVELS = ("basic", "word", "phrase", "entity")
 

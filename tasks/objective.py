@@ -30,8 +30,9 @@ from ernie.engine import Evaluation, Objective, Step, StepRecord, TrainerSetting
 from ernie.errors import ConfigError
 from ernie.tokenizer import ErnieTokenizer
 
-from .base import Batch, Task, TaskContext, VocabInfo, task_class
+from .base import Task, task_class
 from .config import build_model_config, parse_stages, task_options, vocab_path
+from .context import Batch, TaskContext, VocabInfo
 from .controller import StepPlan, TaskController
 
 logger = logging.getLogger("ernie.pretrain")
@@ -161,17 +162,18 @@ class PretrainingObjective(Objective):
 
     def log_fields(self, window: list[StepRecord]) -> dict[str, Any]:
         """The last step's stage and task, accuracy (mean over the window) and per-task means."""
+        accuracies = [r.stats["correct"] / max(r.units, 1) for r in window]
         tasks: dict[str, list[float]] = {}
-        for record in window:
+        for record, accuracy in zip(window, accuracies):
             sums = tasks.setdefault(record.info["task"], [0.0, 0.0, 0])
             sums[0] += record.loss
-            sums[1] += record.stats["correct"] / max(record.units, 1)
+            sums[1] += accuracy
             sums[2] += 1
         last = window[-1]
         return {
             "stage": last.info["stage"],
             "task": last.info["task"],
-            "accuracy": sum(r.stats["correct"] / max(r.units, 1) for r in window) / len(window),
+            "accuracy": sum(accuracies) / len(window),
             "tasks": {
                 task: {"loss": loss / n, "accuracy": acc / n, "steps": n}
                 for task, (loss, acc, n) in sorted(tasks.items())
@@ -266,13 +268,3 @@ class PretrainingObjective(Objective):
             f"({self.micro_batch_size} x {self.accumulate_steps} accumulation x {self.world_size} ranks); "
             f"stages: {stages}"
         )
-
-    def summary(self) -> dict[str, Any]:
-        """Tasks, stages and sizes (for benches and the README)."""
-        return {
-            "tasks": {name: task.describe() for name, task in self.tasks.items()},
-            "stages": [{"name": s.name, "steps": dict(s.steps), "options": s.options} for s in self.stages],
-            "total_steps": self.total_steps,
-            "samples_per_step": self.samples_per_step,
-            "parameters": int(sum(np.prod(p.shape) for p in self.model.parameters())),
-        }

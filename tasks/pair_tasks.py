@@ -18,7 +18,9 @@ import numpy as np
 
 from data_tools.shards import ShardError
 
-from .base import Sample, Task, balanced_class, pair_input, split_units, stable_key
+from .base import Task
+from .context import Sample, split_units, stable_key
+from .samples import balanced_class, pair_input
 
 
 class PairTask(Task):

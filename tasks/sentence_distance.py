@@ -21,7 +21,9 @@ import numpy as np
 
 from data_tools.shards import ShardError
 
-from .base import Sample, Task, balanced_class, documents_split, pair_input, register_task
+from .base import Task, register_task
+from .context import Sample
+from .samples import balanced_class, documents_split, pair_input
 
 
 @register_task

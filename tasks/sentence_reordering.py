@@ -31,7 +31,9 @@ import numpy as np
 
 from ernie.errors import ConfigError
 
-from .base import Batch, DocumentChunks, Sample, Task, documents_split, factorial_sum, register_task
+from .base import Task, register_task
+from .context import Batch, Sample
+from .samples import DocumentChunks, documents_split, factorial_sum
 
 
 def permutation_index(perm: Sequence[int]) -> int:

@@ -13,7 +13,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import IGNORE_INDEX, DocumentChunks, Sample, Task, documents_split, field_labels, with_specials
+from .base import Task
+from .context import IGNORE_INDEX, Sample
+from .samples import DocumentChunks, documents_split, field_labels, with_specials
 
 
 class TokenFieldTask(Task):

@@ -16,6 +16,7 @@ A checkpoint is written as ``.step_N.tmp`` and renamed when complete, then ``lat
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -217,6 +218,19 @@ def _prune(root: str, keep: int, current: str) -> None:
     for step in steps[:-keep]:
         if f"step_{step}" != current:
             shutil.rmtree(os.path.join(root, f"step_{step}"), ignore_errors=True)
+
+
+def read_meta(checkpoint: str) -> dict[str, Any]:
+    """``trainer_state.json`` of a complete checkpoint."""
+    path = os.path.join(checkpoint, META_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    return meta
 
 
 def load_trainer_state(checkpoint: str) -> dict[str, Any]:

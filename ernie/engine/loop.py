@@ -7,7 +7,8 @@
 2. every micro-batch: forward under autocast, loss summed over its units divided by the global count,
    backward (loss-scaled for float16), gradients accumulating;
 3. one all-reduce of the gradients (summed: the division above already made them the global mean),
-   unscale, global norm (logged), clipping inside AdamW, the update, the LR schedule;
+   unscale, global norm (logged), then ``Precision.update``: clipping inside AdamW, the update
+   (skipped when the loss or the norm is not finite), the LR schedule;
 4. log window, evaluation every ``trainer.eval_steps`` (best model to ``settings.best_dir``),
    checkpoint every ``trainer.save_steps``, and both at the last step.
 
@@ -36,6 +37,7 @@ from .checkpoints import (
     load_trainer_state,
     locate_resume,
     optimizer_state,
+    read_meta,
     restore_rng,
     save_checkpoint,
     save_model_dir,
@@ -67,10 +69,14 @@ def global_norm(grads: list) -> float:
     return float(paddle.sqrt(paddle.add_n([paddle.sum(paddle.square(g.astype("float32"))) for g in grads])))
 
 
+def _better(score: float, best: Optional[float]) -> bool:
+    """A NaN score is never the best (and every comparison with NaN is false anyway)."""
+    return math.isfinite(score) and (best is None or score > best)
+
+
 def _nonfinite_error(record: StepRecord, streak: int) -> TrainingError:
-    what = ", ".join(f"{k} {v}" for k, v in record.info.items())
     return TrainingError(
-        f"step {record.step} ({what}): loss {record.loss} and gradient norm {record.grad_norm}; {streak} consecutive "
+        f"step {record.step} ({record.describe()}): loss {record.loss} and gradient norm {record.grad_norm}; {streak} consecutive "
         "steps were not finite (trainer.max_nonfinite_steps), so the run stops. Their updates were skipped and no "
         "checkpoint holds them: lower optimizer.learning_rate or look at the data of these steps"
     )
@@ -157,13 +163,7 @@ class Engine:
         lr = float(self.optimizer.get_lr())
         # Both are the same on every rank (reduced), so every rank skips the same steps.
         finite = math.isfinite(loss) and math.isfinite(grad_norm)
-        applied = False
-        if finite or precision.scaler:  # loss scaling skips a step with an overflow itself
-            applied = precision.step(self.optimizer)
-        self.scheduler.step()
-        # To None, not zero: parameters without a gradient next step (another task's head) then get
-        # no Adam update and no weight decay.
-        self.optimizer.clear_grad(set_to_zero=False)
+        applied = precision.update(self.optimizer, self.scheduler, finite)
         return StepRecord(
             step=step_number,
             info=dict(step.info),
@@ -185,6 +185,13 @@ class Engine:
             evaluation = self.objective.evaluate(self.model)
         self.model.train()
         return evaluation
+
+    def keep_best(self, step: int) -> None:
+        """The model as ``settings.best_dir`` (when the run keeps one), replacing the previous best."""
+        if self.settings.best_dir:
+            self.check_finite(step)
+            if distributed.rank() == 0:
+                save_model_dir(self.write_model, self.settings.best_dir)
 
     def check_finite(self, step: int) -> None:
         """Refuse to save weights that are not finite (a checkpoint or best/ must never hold NaN)."""
@@ -227,21 +234,12 @@ class Engine:
 
 def _check_geometry(checkpoint: str, settings: TrainerSettings, source: str) -> None:
     """A resumed run must cut its data into the same global batches as the run it continues."""
-    import json
-
-    from .checkpoints import META_FILE
-
-    path = os.path.join(checkpoint, META_FILE)
-    try:
-        with open(path, encoding="utf-8") as f:
-            meta = json.load(f)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: cannot be read ({exc})") from None
+    meta = read_meta(checkpoint)
     saved = meta.get("global_batch_size")
     if saved is not None and saved != settings.global_batch_size:
         raise ConfigError(
             f"{source}: key 'trainer.global_batch_size' ({settings.global_batch_size}) differs from the "
-            f"checkpoint's ({saved}, {path}); resume with the same global batch"
+            f"checkpoint's ({saved}, {checkpoint}); resume with the same global batch"
         )
 
 
@@ -275,7 +273,7 @@ def train(
         logger.info("resumed from %s at step %d", checkpoint, counters["step"])
     step = counters["step"]
     best_score, best_step = counters["best_score"], counters["best_step"]
-    streak = counters.get("nonfinite_streak", 0)
+    streak = counters["nonfinite_streak"]
     total = objective.total_steps
     if rank == 0:
         os.makedirs(output_dir, exist_ok=True)
@@ -313,24 +311,16 @@ def train(
                     last_evaluation = evaluation
                     improved = None
                     if evaluation.score is not None:
-                        # A NaN score is never the best (and every comparison with NaN is false anyway).
-                        improved = math.isfinite(evaluation.score) and (
-                            best_score is None or evaluation.score > best_score
-                        )
+                        improved = _better(evaluation.score, best_score)
                         if improved:
                             best_score, best_step, best_evaluation = evaluation.score, step, evaluation
-                            if settings.best_dir:
-                                engine.check_finite(step)
-                                if rank == 0:
-                                    save_model_dir(engine.write_model, settings.best_dir)
+                            engine.keep_best(step)
                     log.evaluation(step, evaluation, improved)
                     if evaluation.summary:
                         bar.say(f"step {step}: {evaluation.summary}" + (" (best)" if improved else ""))
-            if done and settings.best_dir and best_step is None:  # nothing scored: the last model is kept
+            if done and best_step is None:  # nothing scored: the last model is kept
                 best_step = step
-                engine.check_finite(step)
-                if rank == 0:
-                    save_model_dir(engine.write_model, settings.best_dir)
+                engine.keep_best(step)
             if (settings.save_steps and step % settings.save_steps == 0) or done:
                 engine.check_finite(step)
                 counters = {

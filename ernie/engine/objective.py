@@ -15,6 +15,7 @@ function of the objective's state (``state_dict``), so that a resumed run sees t
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -44,6 +45,10 @@ class StepRecord:
     skipped: bool = False  # no update: float16 loss scaling found an overflow, or the step was not finite
     nonfinite: bool = False  # the loss or the gradient norm was NaN or infinite (the update was skipped)
 
+    def describe(self) -> str:
+        """What the step trained, for messages: e.g. "stage s2, task capitalization"."""
+        return ", ".join(f"{key} {value}" for key, value in self.info.items())
+
 
 @dataclass
 class Evaluation:
@@ -56,19 +61,21 @@ class Evaluation:
     outputs: Any = None  # kept for the application (e.g. predictions), never logged
 
 
-class Objective:
-    """Base class of the objectives. Subclasses set ``model`` and ``total_steps``."""
+class Objective(ABC):
+    """Base class of the objectives. Subclasses set ``model`` and ``total_steps`` and implement
+    ``next_step``, ``loss``, the state and ``save``; ``evaluate``, ``log_fields`` and ``describe``
+    have defaults (nothing to evaluate, no extra log keys)."""
 
     model: Any  # a paddle.nn.Layer, weights initialised; the engine trains it in place
     total_steps: int  # optimizer steps of the whole run (``trainer.max_steps`` applied)
 
-    def next_step(self) -> Step:
-        raise NotImplementedError
+    @abstractmethod
+    def next_step(self) -> Step: ...
 
+    @abstractmethod
     def loss(self, model: Any, batch: Any) -> tuple[Any, dict[str, float]]:
         """``(loss summed over the batch's units, summable stats)``. ``stats["tokens"]`` (non-padding
         tokens) gives the log its tokens/s; other stats are the objective's own (e.g. correct)."""
-        raise NotImplementedError
 
     def evaluate(self, model: Any) -> Optional[Evaluation]:
         """Called on every rank, in eval mode and without gradients; None: nothing to evaluate."""
@@ -78,13 +85,14 @@ class Objective:
         """Extra keys of the train record that closes ``window`` (e.g. per-task means)."""
         return {}
 
+    @abstractmethod
     def state_dict(self) -> dict[str, Any]:
         """Where the data stands (cursors, controller); restored by ``load_state_dict`` on resume."""
-        return {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
+    @abstractmethod
     def save(self, directory: str) -> None:
         """Files that belong beside the weights in a checkpoint or ``best/`` (tokenizer, settings)."""
 

@@ -73,19 +73,26 @@ class Precision:
         if self.scaler:
             self.scaler.unscale_(optimizer)
 
-    def step(self, optimizer: Any) -> bool:
-        """The optimizer step; False when loss scaling skipped it (an overflow in the gradients).
+    def update(self, optimizer: Any, scheduler: Any, finite: bool) -> bool:
+        """The parameter update, then the LR schedule and clearing the gradients; False when the update
+        was skipped: a step whose loss or gradient norm is not finite, or a float16 overflow.
 
         This is the one place in the project where parameters are updated.
         """
-        if not self.scaler:
+        applied = False
+        if self.scaler:  # loss scaling skips a step with an overflow itself (and lowers the scale)
+            self.scaler.step(optimizer)
+            # Paddle's scaler records whether this step found an inf/NaN gradient (and so skipped it).
+            applied = not bool(getattr(self.scaler, "_cache_found_inf", False))
+            self.scaler.update()
+        elif finite:
             optimizer.step()
-            return True
-        self.scaler.step(optimizer)
-        # Paddle's scaler records whether this step found an inf/NaN gradient (and so skipped it).
-        found_inf = bool(getattr(self.scaler, "_cache_found_inf", False))
-        self.scaler.update()
-        return not found_inf
+            applied = True
+        scheduler.step()
+        # To None, not zero: parameters without a gradient next step (another task's head) then get
+        # no Adam update and no weight decay.
+        optimizer.clear_grad(set_to_zero=False)
+        return applied
 
     def state_dict(self) -> dict[str, Any]:
         return self.scaler.state_dict() if self.scaler else {}

@@ -185,8 +185,7 @@ class Progress:
             self.rate = f" {logged['tokens_per_s']:.0f} tok/s"
         elif logged:
             self.rate = f" {logged['samples_per_s']:.1f} samples/s"
-        what = " ".join(v if isinstance(v, str) else f"{k} {v}" for k, v in record.info.items())
-        text = f"{what} loss {record.loss:.4f} lr {record.lr:.3g}{self.rate}".strip()
+        text = f"{record.describe()}: loss {record.loss:.4f} lr {record.lr:.3g}{self.rate}".strip()
         if self.bar:
             self.bar.update(1)
             self.bar.set_postfix_str(text, refresh=False)

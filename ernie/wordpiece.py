@@ -1,0 +1,229 @@
+"""The reference tokenisation: BERT/ERNIE BasicTokenizer + greedy WordPiece, as PaddleNLP does it.
+
+PaddleNLP's steps in PaddleNLP's order: special tokens kept whole; lower-case character by
+character; drop control characters; spaces around CJK ideographs; split on whitespace; lower-case
+and strip accents per word; split off punctuation and symbols; greedy longest-match WordPiece, words
+over 100 characters become ``[UNK]``. Pure Python, so ``data_tools`` can use it without paddle.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from .errors import TokenizerError
+
+MAX_CHARS_PER_WORD = 100
+
+
+# ---------------------------------------------------------------------------------------------- vocab
+def load_vocab(path: str) -> dict[str, int]:
+    """Read ``token`` or ``token<TAB>id`` lines (the official zh vocab has ids; ids = line numbers otherwise)."""
+    vocab: dict[str, int] = {}
+    try:
+        f = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise TokenizerError(f"{path}: no such vocabulary file") from None
+    with f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            fields = line.split("\t")
+            if len(fields) > 2:
+                raise TokenizerError(
+                    f"{path}: line {lineno}: expected 'token' or 'token<TAB>id', got {len(fields)} fields"
+                )
+            token = fields[0]
+            if len(fields) == 2:
+                try:
+                    index = int(fields[1])
+                except ValueError:
+                    raise TokenizerError(
+                        f"{path}: line {lineno}: id {fields[1]!r} is not an integer"
+                    ) from None
+            else:
+                index = lineno - 1
+            if token in vocab:
+                continue  # PaddleNLP and the official reader keep the first id as well
+            vocab[token] = index
+    if not vocab:
+        raise TokenizerError(f"{path}: the vocabulary is empty")
+    return vocab
+
+
+# ---------------------------------------------------------------------------------------------- characters
+def is_whitespace(char: str) -> bool:
+    return char in " \t\n\r" or unicodedata.category(char) == "Zs"
+
+
+def is_control(char: str) -> bool:
+    if char in "\t\n\r":
+        return False
+    return unicodedata.category(char).startswith("C")
+
+
+def is_punctuation(char: str) -> bool:
+    cp = ord(char)
+    # All non-alphanumeric ASCII counts as punctuation, as in BERT.
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(char).startswith("P")
+
+
+EXTRA_SYMBOLS = {0x00AD, 0x00B2, 0x00BA, 0x3007, 0x00B5, 0x00D8, 0x014B, 0x01B1}
+
+
+def is_symbol(char: str) -> bool:
+    """PaddleNLP also splits off Unicode symbols (S*) and a few listed characters; BERT does not."""
+    return unicodedata.category(char).startswith("S") or ord(char) in EXTRA_SYMBOLS
+
+
+CJK_RANGES = (
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F),
+    (0x2B820, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
+)
+
+
+def is_chinese_char(cp: int) -> bool:
+    """CJK Unified Ideographs (and extensions, compatibility ideographs): one token each."""
+    return (
+        0x4E00 <= cp <= 0x9FFF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x20000 <= cp <= 0x2A6DF
+        or 0x2A700 <= cp <= 0x2B73F
+        or 0x2B740 <= cp <= 0x2B81F
+        or 0x2B820 <= cp <= 0x2CEAF
+        or 0xF900 <= cp <= 0xFAFF
+        or 0x2F800 <= cp <= 0x2FA1F
+    )
+
+
+# ---------------------------------------------------------------------------------------------- reference path
+class BasicTokenizer:
+    """Whitespace, CJK, punctuation and symbol splitting with lower-casing and accent stripping.
+
+    Works on ``(char, source_index)`` pairs so that every output word knows its span in the input.
+    """
+
+    def __init__(self, do_lower_case: bool = True):
+        self.do_lower_case = do_lower_case
+
+    def tokenize_with_spans(self, text: str) -> list[tuple[str, list[int]]]:
+        """Words with the source index of each of their characters."""
+        chars: list[tuple[str, int]] = []
+        for index, char in enumerate(text):
+            # PaddleNLP lower-cases the text character by character before anything else.
+            pieces = char.lower() if self.do_lower_case else char
+            for piece in pieces:
+                cp = ord(piece)
+                if cp == 0 or cp == 0xFFFD or is_control(piece):
+                    continue
+                if is_whitespace(piece):
+                    chars.append((" ", index))
+                elif is_chinese_char(cp):
+                    chars.extend(((" ", index), (piece, index), (" ", index)))
+                else:
+                    chars.append((piece, index))
+
+        words: list[tuple[str, list[int]]] = []
+        for word in _split_on_spaces(chars):
+            if self.do_lower_case:
+                word = _strip_accents(_lower(word))
+            for part in _split_on_punctuation(word):
+                words.append(("".join(c for c, _ in part), [i for _, i in part]))
+        return words
+
+    def tokenize(self, text: str) -> list[str]:
+        return [word for word, _ in self.tokenize_with_spans(text)]
+
+
+def _split_on_spaces(chars: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
+    # str.split() semantics: other Unicode separators (U+2028, ...) also end a word.
+    words, current = [], []
+    for item in chars:
+        if item[0].isspace():
+            if current:
+                words.append(current)
+                current = []
+        else:
+            current.append(item)
+    if current:
+        words.append(current)
+    return words
+
+
+def _lower(word: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    # str.lower() of the whole word (final-sigma context), spans kept per source character.
+    text = "".join(c for c, _ in word)
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return [(lc, i) for lc, (_, i) in zip(lowered, word)]
+    out = []
+    for c, i in word:
+        out.extend((lc, i) for lc in c.lower())
+    return out
+
+
+def _strip_accents(word: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    out = []
+    for c, i in word:
+        for d in unicodedata.normalize("NFD", c):
+            if unicodedata.category(d) != "Mn":
+                out.append((d, i))
+    return out
+
+
+def _split_on_punctuation(word: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
+    parts: list[list[tuple[str, int]]] = []
+    start_new = True
+    for item in word:
+        if is_punctuation(item[0]) or is_symbol(item[0]):
+            parts.append([item])
+            start_new = True
+        else:
+            if start_new:
+                parts.append([])
+            start_new = False
+            parts[-1].append(item)
+    return parts
+
+
+class WordpieceTokenizer:
+    """Greedy longest-match-first sub-words with the ``##`` continuation prefix."""
+
+    def __init__(
+        self, vocab: dict[str, int], unk_token: str = "[UNK]", max_chars_per_word: int = MAX_CHARS_PER_WORD
+    ):
+        self.vocab = vocab
+        self.unk_token = unk_token
+        self.max_chars_per_word = max_chars_per_word
+
+    def tokenize_with_spans(self, word: str) -> list[tuple[str, int, int]]:
+        """``(piece, start, end)`` with character positions inside ``word``."""
+        if len(word) > self.max_chars_per_word:
+            return [(self.unk_token, 0, len(word))]
+        pieces = []
+        start = 0
+        while start < len(word):
+            end = len(word)
+            found = None
+            while start < end:
+                piece = word[start:end]
+                if start > 0:
+                    piece = "##" + piece
+                if piece in self.vocab:
+                    found = piece
+                    break
+                end -= 1
+            if found is None:
+                return [(self.unk_token, 0, len(word))]
+            pieces.append((found, start, end))
+            start = end
+        return pieces
+
+    def tokenize(self, word: str) -> list[str]:
+        return [piece for piece, _, _ in self.tokenize_with_spans(word)]
