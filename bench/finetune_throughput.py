@@ -71,7 +71,7 @@ def main() -> None:
 
     def model():
         paddle.seed(1)
-        model_config = ErnieConfig(**SIZES[args.size], vocab_size=len(tokenizer.vocab), num_labels=2)
+        model_config = ErnieConfig(**SIZES[args.size], vocab_size=tokenizer.vocab_size, num_labels=2)
         return ErnieForSequenceClassification(model_config)
 
     objective = FinetuningObjective(

@@ -10,8 +10,8 @@ from ernie.cli import run_cli, setup_logging
 from ernie.errors import UsageError
 
 from .build import LANGUAGE_TASKS, build_shards, summary
-from .inspect import inspect, verify_shards
-from .shards import ALL_TASKS
+from .inspect import inspect
+from .shards import ALL_TASKS, verify
 from .sources import FORMATS
 from .vocab import build_vocab, write_vocab
 
@@ -144,7 +144,7 @@ def _main(argv: Optional[list[str]] = None) -> int:
         write_vocab(tokens, args.output)
         print(f"{len(tokens)} tokens in {args.output}", file=sys.stderr)
     else:
-        manifest = verify_shards(args.dir)
+        manifest = verify(args.dir)
         print(f"ok: {args.dir}: {len(manifest['files'])} files, tasks {', '.join(manifest['tasks'])}")
     return 0
 

@@ -18,6 +18,7 @@ from collections import Counter, deque
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from ernie.errors import UsageError
+from ernie.files import remove_quietly, writing
 
 from . import __version__, lexicon
 from .indexed import token_dtype
@@ -224,68 +225,70 @@ def build_shards(
     dtype = token_dtype(max(tokenizer.vocab.values()) + 1)
 
     parent = os.path.dirname(output)
-    os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f".{os.path.basename(output)}.tmp-{os.getpid()}")
-    if os.path.exists(tmp):
-        shutil.rmtree(tmp)
-    os.makedirs(tmp)
     writers: dict[str, TaskShardWriter] = {}
     report = Report()
     try:
-        writers = {task: TaskShardWriter(tmp, task, dtype) for task in chosen}
-        total = sum(os.path.getsize(p) for p in inputs + ir)
-        bar = _progress_bar(total, progress)
-        chunks = _all_chunks(inputs, formats, ir, settings, chunk_chars, report)
-        for result in ordered_map(_work, chunks, workers):
-            report.merge(result)
-            _write(result, writers)
-            bar.update(result.progress)
-        bar.close()
-        task_entries = {}
-        for task, writer in writers.items():
-            entry = writer.finalize()
-            if task == "discourse_relation":
-                entry["classes"] = list(lexicon.DISCOURSE_CLASSES)
-                entry["class_counts"] = _class_counts(writer, entry["classes"])
-            if task == "ir_relevance":
-                entry["classes"] = ["0", "1", "2"]
-                entry["class_counts"] = _class_counts(writer, entry["classes"])
-            task_entries[task] = entry
-        _check_not_empty(task_entries, inputs, ir, report)
-        manifest = {
-            "tool": "data_tools",
-            "version": __version__,
-            "language": lang,
-            "vocab": {
-                "file": os.path.abspath(vocab),
-                "sha256": sha256_file(vocab),
-                "size": len(tokenizer.vocab),
-                "id_limit": max(tokenizer.vocab.values()) + 1,
-                "do_lower_case": do_lower_case,
-            },
-            "inputs": [
-                {"file": os.path.abspath(p), "format": f, "bytes": os.path.getsize(p)}
-                for p, f in zip(inputs, formats)
-            ]
-            + [{"file": os.path.abspath(p), "format": "ir", "bytes": os.path.getsize(p)} for p in ir],
-            "settings": {
-                "tasks": chosen,
-                "max_sentence_tokens": max_sentence_tokens,
-                "max_document_sentences": max_document_sentences,
-                "discourse_within_sentences": discourse_within_sentences,
-                "text_key": text_key,
-                "segmenter": _segmenter_name(lang),
-                "token_dtype": str(dtype),
-            },
-            "counts": report.as_dict(),
-            "tasks": task_entries,
-        }
-        manifest = write_manifest(tmp, manifest)
-        _publish(tmp, output, overwrite)
+        with writing(output):  # a full or read-only disk: one line naming the output, nothing left behind
+            os.makedirs(parent, exist_ok=True)
+            if os.path.exists(tmp):
+                shutil.rmtree(tmp)
+            os.makedirs(tmp)
+            writers = {task: TaskShardWriter(tmp, task, dtype) for task in chosen}
+            total = sum(os.path.getsize(p) for p in inputs + ir)
+            bar = _progress_bar(total, progress)
+            chunks = _all_chunks(inputs, formats, ir, settings, chunk_chars, report)
+            for result in ordered_map(_work, chunks, workers):
+                report.merge(result)
+                _write(result, writers)
+                bar.update(result.progress)
+            bar.close()
+            task_entries = {}
+            for task, writer in writers.items():
+                entry = writer.finalize()
+                if task == "discourse_relation":
+                    entry["classes"] = list(lexicon.DISCOURSE_CLASSES)
+                    entry["class_counts"] = _class_counts(writer, entry["classes"])
+                if task == "ir_relevance":
+                    entry["classes"] = ["0", "1", "2"]
+                    entry["class_counts"] = _class_counts(writer, entry["classes"])
+                task_entries[task] = entry
+            _check_not_empty(task_entries, inputs, ir, report)
+            manifest = {
+                "tool": "data_tools",
+                "version": __version__,
+                "language": lang,
+                "vocab": {
+                    "file": os.path.abspath(vocab),
+                    "sha256": sha256_file(vocab),
+                    # Both the largest id + 1: a token on two lines makes it more than the distinct tokens.
+                    "size": tokenizer.vocab_size,
+                    "id_limit": tokenizer.vocab_size,
+                    "do_lower_case": do_lower_case,
+                },
+                "inputs": [
+                    {"file": os.path.abspath(p), "format": f, "bytes": os.path.getsize(p)}
+                    for p, f in zip(inputs, formats)
+                ]
+                + [{"file": os.path.abspath(p), "format": "ir", "bytes": os.path.getsize(p)} for p in ir],
+                "settings": {
+                    "tasks": chosen,
+                    "max_sentence_tokens": max_sentence_tokens,
+                    "max_document_sentences": max_document_sentences,
+                    "discourse_within_sentences": discourse_within_sentences,
+                    "text_key": text_key,
+                    "segmenter": _segmenter_name(lang),
+                    "token_dtype": str(dtype),
+                },
+                "counts": report.as_dict(),
+                "tasks": task_entries,
+            }
+            manifest = write_manifest(tmp, manifest)
+            _publish(tmp, output, overwrite)
     except BaseException:
         for writer in writers.values():
             writer.abort()
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_quietly(tmp)
         raise
     finally:
         _PROCESSOR = None

@@ -330,16 +330,22 @@ class IndexedDataset:
         for index in range(len(self)):
             yield self[index]
 
-    def check(self) -> None:
-        """Index consistency beyond what opening checks: pointers, lengths and document bounds."""
+    def check(self, block: int = 1 << 20) -> None:
+        """Index consistency beyond what opening checks: pointers, lengths and document bounds.
+
+        One pass over the index, ``block`` sequences at a time (memory stays flat on large indexes).
+        """
         path = idx_path(self.prefix)
-        if (self.sequence_lengths < 0).any():
-            raise IndexedDatasetError(f"{path}: negative sequence length")
-        expected = np.zeros(len(self), dtype=np.int64)
-        if len(self) > 1:
-            np.cumsum(self.sequence_lengths[:-1].astype(np.int64) * self.dtype.itemsize, out=expected[1:])
-        if not np.array_equal(expected, self.sequence_pointers):
-            raise IndexedDatasetError(f"{path}: sequence pointers do not follow the lengths")
+        offset = 0
+        for first in range(0, len(self), block):
+            lengths = self.sequence_lengths[first : first + block].astype(np.int64)
+            if (lengths < 0).any():
+                raise IndexedDatasetError(f"{path}: negative sequence length")
+            sizes = lengths * self.dtype.itemsize
+            expected = np.cumsum(sizes) - sizes + offset
+            if not np.array_equal(expected, self.sequence_pointers[first : first + block]):
+                raise IndexedDatasetError(f"{path}: sequence pointers do not follow the lengths")
+            offset += int(sizes.sum())
         doc = self.document_index
         if len(doc) == 0 or doc[0] != 0 or doc[-1] != len(self) or (np.diff(doc) < 0).any():
             raise IndexedDatasetError(

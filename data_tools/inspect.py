@@ -1,4 +1,4 @@
-"""``inspect`` (stats and decoded samples with their labels) and ``verify`` (checksums, indexes, values).
+"""``inspect``: stats and decoded samples with their labels (``verify`` is ``data_tools.shards.verify``).
 
 Samples are rendered so that each label kind can be read off the text:
 
@@ -20,15 +20,7 @@ import numpy as np
 
 from ernie.wordpiece import is_chinese_char, load_vocab
 
-from .shards import ALL_TASKS, IGNORE, TASK_LAYOUT, ShardError, TaskShards, read_manifest, verify
-
-FIELD_VALUES = {
-    "word": (1, 2),
-    "phrase": (0, 1, 2),
-    "entity": (0, 1, 2),
-    "cap": (0, 1, IGNORE),
-    "tdr": (0, 1, IGNORE),
-}
+from .shards import ALL_TASKS, FIELD_VALUES, IGNORE, TASK_LAYOUT, ShardError, TaskShards, read_manifest
 
 
 def _vocab_tokens(manifest: dict[str, Any], root: str, vocab: Optional[str]) -> dict[int, str]:
@@ -161,41 +153,6 @@ def inspect(
                 else:
                     out.append(f"   {name:7s} {render_units(toks, field[s])}")
     return "\n".join(out)
-
-
-def verify_shards(root: str) -> dict[str, Any]:
-    """``shards.verify`` (checksums, index consistency) plus the label values and token ids' range."""
-    manifest = verify(root)
-    vocab_size = manifest["vocab"].get("size")
-    for task in manifest["tasks"]:
-        shards = TaskShards(root, task)
-        ids_path = os.path.join(root, task, "ids.bin")
-        limit = manifest["vocab"].get("id_limit", vocab_size)
-        if limit is not None:
-            for start in range(0, len(shards.ids), 1 << 16):
-                block = _block(shards.ids, start)
-                if len(block) and int(block.max()) >= limit:
-                    raise ShardError(
-                        f"{ids_path}: token id {int(block.max())} outside the vocabulary ({limit} ids)"
-                    )
-        for name, field in shards.fields.items():
-            allowed = np.zeros(256, dtype=bool)
-            allowed[list(FIELD_VALUES[name])] = True
-            for start in range(0, len(field), 1 << 16):
-                block = _block(field, start)
-                if not allowed[block].all():
-                    bad = int(block[~allowed[block]][0])
-                    raise ShardError(
-                        f"{os.path.join(root, task, name)}.bin: value {bad} is not a {name} label"
-                    )
-        if shards.labels is not None and len(shards.labels):
-            classes = len(shards.classes) if shards.classes else None
-            labels = np.asarray(shards.labels)
-            if labels.min() < 0 or (classes is not None and labels.max() >= classes):
-                raise ShardError(
-                    f"{os.path.join(root, task, 'labels.npy')}: label outside 0..{(classes or 1) - 1}"
-                )
-    return manifest
 
 
 def _value_counts(field) -> np.ndarray:

@@ -41,9 +41,11 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ernie.files import LoneSurrogateError, json_loads
+
 from . import lexicon, units
 from .shards import IGNORE
-from .text import char_table, code_points, split_sentences
+from .text import MAX_CHARS_PER_WORD, char_table, code_points, overlong_word, split_sentences
 
 CORPUS_KINDS = ("lines", "docs", "jsonl")
 FIELD_TASKS = {
@@ -173,7 +175,10 @@ class Processor:
         for text, line in zip(chunk.texts, chunk.lines):
             if chunk.kind == "jsonl":
                 try:
-                    record = json.loads(text)
+                    record = json_loads(text)
+                except LoneSurrogateError as exc:
+                    skip.append(("invalid Unicode", chunk.file, line, str(exc)))
+                    continue
                 except json.JSONDecodeError as exc:
                     skip.append(("invalid JSON", chunk.file, line, exc.msg))
                     continue
@@ -291,6 +296,16 @@ class Processor:
         s = self.settings
         sentences, lines, docs = self._documents(chunk, result)
         result.counts["sentences"] += len(sentences)
+        # A word over WordPiece's limit would become one [UNK]. Its sentence is dropped and counted rather
+        # than kept as [UNK]: a lone [UNK] from a line without spaces is noise (and a masked-LM target of
+        # [UNK]), and cutting out only the word would splice its neighbours into a sentence nobody wrote.
+        # The sentence is blanked before segmenting and tokenizing, which on a 5 MB word take seconds.
+        overlong: dict[int, str] = {}
+        for k, text in enumerate(sentences):
+            example = overlong_word(text)
+            if example is not None:
+                overlong[k] = example
+                sentences[k] = ""
         words_per_sentence = [self.segment(text) for text in sentences]
         counts = np.fromiter(map(len, words_per_sentence), dtype=np.int64, count=len(sentences))
         words = list(chain.from_iterable(words_per_sentence))
@@ -308,7 +323,10 @@ class Processor:
         sentence_tokens = np.bincount(word_sentence, weights=ntok, minlength=len(sentences)).astype(np.int64)
         keep = (sentence_tokens > 0) & (sentence_tokens <= s.max_sentence_tokens)
         for k in np.nonzero(~keep)[0].tolist():
-            if sentence_tokens[k] == 0:
+            if k in overlong:
+                reason = f"word longer than {MAX_CHARS_PER_WORD} characters (sentence dropped)"
+                result.skipped.append((reason, chunk.file, lines[k], overlong[k]))
+            elif sentence_tokens[k] == 0:
                 result.skipped.append(("sentence without tokens", chunk.file, lines[k]))
             else:
                 reason = f"sentence longer than {s.max_sentence_tokens} tokens"
@@ -511,6 +529,12 @@ class Processor:
                 continue
             if not query or not title:
                 result.skipped.append(("IR row with an empty query or title", chunk.file, line))
+                continue
+            # As in sentences: a word over WordPiece's limit would be one [UNK] (see _process_corpus).
+            example = overlong_word(query) or overlong_word(title)
+            if example is not None:
+                reason = f"IR query or title with a word longer than {MAX_CHARS_PER_WORD} characters"
+                result.skipped.append((reason, chunk.file, line, example))
                 continue
             rows.append((query, title, IR_LABELS[label]))
             where.append(line)

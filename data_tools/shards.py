@@ -33,14 +33,21 @@ Field values (uint8):
 
 ``manifest.json`` holds the tool version, the language, the vocabulary (path, sha256, size,
 lower-casing), the build settings, per-task counts (documents, sequences, tokens, class counts),
-the read/skipped counts with reasons, and the sha256 and size of every file. ``open_task`` checks
-the manifest and file sizes when a reader opens a task (cheap); ``verify`` re-hashes everything.
+the read/skipped counts with reasons, the sha256 and size of every file, and ``manifest_sha256``: the
+sha256 of the manifest itself (its canonical JSON without that key), so an edited or damaged manifest
+is caught like a damaged shard.
+
+Checked where read: ``open_task`` checks the manifest (checksum and structure), the file sizes, each
+index's consistency and the manifest's counts against it (cheap, no pass over the data); every read
+(``span``, ``sentence``, ``pair``) checks its token ids against the vocabulary and its label values
+(one vectorised pass over what is read). ``verify`` re-hashes every file and reads everything.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from typing import Any, Iterable, Optional, Sequence
 
@@ -50,9 +57,12 @@ from ernie.errors import ErnieError
 
 from .indexed import IndexedDataset, IndexedDatasetError, IndexedDatasetWriter, bin_path, idx_path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the manifest carries its own checksum; 1 (no checksum) is still read, with a warning
 MANIFEST_NAME = "manifest.json"
+CHECKSUM_KEY = "manifest_sha256"
 IGNORE = 255
+
+logger = logging.getLogger("data_tools")
 
 TASK_LAYOUT: dict[str, dict[str, Any]] = {
     "knowledge_masking": {"fields": ("word", "phrase", "entity"), "pairs": False},
@@ -64,6 +74,14 @@ TASK_LAYOUT: dict[str, dict[str, Any]] = {
     "ir_relevance": {"fields": (), "pairs": True},
 }
 ALL_TASKS = tuple(TASK_LAYOUT)
+# The values each label field may hold (see above); anything else is damage.
+FIELD_VALUES = {
+    "word": (1, 2),
+    "phrase": (0, 1, 2),
+    "entity": (0, 1, 2),
+    "cap": (0, 1, IGNORE),
+    "tdr": (0, 1, IGNORE),
+}
 
 
 class ShardError(ErnieError):
@@ -223,9 +241,17 @@ def task_files(task: str) -> list[str]:
     return files
 
 
+def manifest_checksum(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's canonical JSON without its own checksum: layout and whitespace do not count."""
+    body = {k: v for k, v in manifest.items() if k != CHECKSUM_KEY}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def write_manifest(root: str, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Add ``format_version`` and the files' sizes and sha256, then write ``manifest.json`` atomically."""
-    manifest = dict(manifest)
+    """Add ``format_version``, the files' sizes and sha256 and the manifest's own checksum, then write
+    ``manifest.json`` atomically."""
+    manifest = {k: v for k, v in manifest.items() if k != CHECKSUM_KEY}
     manifest["format_version"] = FORMAT_VERSION
     files = {}
     for task in manifest.get("tasks", {}):
@@ -233,6 +259,7 @@ def write_manifest(root: str, manifest: dict[str, Any]) -> dict[str, Any]:
             path = os.path.join(root, rel)
             files[rel] = {"bytes": os.path.getsize(path), "sha256": sha256_file(path)}
     manifest["files"] = files
+    manifest[CHECKSUM_KEY] = manifest_checksum(manifest)
     path = os.path.join(root, MANIFEST_NAME)
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, ensure_ascii=False, sort_keys=True)
@@ -243,32 +270,98 @@ def write_manifest(root: str, manifest: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------- reading
 def read_manifest(root: str) -> dict[str, Any]:
+    """``root/manifest.json``, checked: its checksum, then the structure every reader relies on."""
+    if not os.path.isdir(root):
+        raise ShardError(
+            f"{root}: not a directory" if os.path.exists(root) else f"{root}: no such shard directory"
+        )
     path = os.path.join(root, MANIFEST_NAME)
     try:
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
+        with open(path, "rb") as f:
+            manifest = json.loads(f.read().decode("utf-8"))
     except FileNotFoundError:
         raise ShardError(f"{path}: no manifest; build the shards with 'python -m data_tools build'") from None
+    except UnicodeDecodeError as exc:
+        raise ShardError(f"{path}: not UTF-8 (byte {exc.start + 1})") from None
     except json.JSONDecodeError as exc:
         raise ShardError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
-    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        raise ShardError(
-            f"{path}: key 'format_version' is {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
-        )
-    for key in ("tasks", "files", "vocab", "language"):
-        if key not in manifest:
-            raise ShardError(f"{path}: key '{key}' missing")
+    if not isinstance(manifest, dict):
+        raise ShardError(f"{path}: expected a JSON object")
+    version = manifest.get("format_version")
+    if version not in (1, FORMAT_VERSION) or isinstance(version, bool):
+        raise ShardError(f"{path}: key 'format_version' is {version!r}, expected {FORMAT_VERSION}")
+    if CHECKSUM_KEY in manifest or version != 1:
+        if manifest.get(CHECKSUM_KEY) != manifest_checksum(manifest):
+            raise ShardError(
+                f"{path}: the manifest differs from its checksum (key '{CHECKSUM_KEY}'): it was edited or "
+                "damaged; rebuild the shards"
+            )
+    else:
+        logger.warning("%s: format 1, not protected by a checksum; rebuild to protect it", path)
+    _check_structure(path, manifest)
     return manifest
 
 
+def _expect(path: str, value: Any, kind: type, key: str) -> Any:
+    """``value`` if it has type ``kind`` (ints and counts non-negative), else a ShardError naming ``key``."""
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ShardError(
+            f"{path}: key '{key}' is {value!r}, expected {'a' if kind is not int else 'an'} {kind.__name__}"
+        )
+    if kind is int and value < 0:
+        raise ShardError(f"{path}: key '{key}' is {value}, expected a count (>= 0)")
+    return value
+
+
+def _check_structure(path: str, manifest: dict[str, Any]) -> None:
+    """Every key a reader uses is there with the right type, so no reader fails on a damaged manifest."""
+    _expect(path, manifest.get("language"), str, "language")
+    vocab = _expect(path, manifest.get("vocab"), dict, "vocab")
+    _expect(path, vocab.get("sha256"), str, "vocab.sha256")
+    _expect(path, vocab.get("size"), int, "vocab.size")
+    if manifest["format_version"] != 1 or "id_limit" in vocab:
+        _expect(path, vocab.get("id_limit"), int, "vocab.id_limit")
+    if vocab.get("file") is not None:
+        _expect(path, vocab["file"], str, "vocab.file")
+    tasks = _expect(path, manifest.get("tasks"), dict, "tasks")
+    files = _expect(path, manifest.get("files"), dict, "files")
+    for task, info in tasks.items():
+        if task not in TASK_LAYOUT:
+            raise ShardError(f"{path}: key 'tasks.{task}' is not a task; known: {', '.join(ALL_TASKS)}")
+        _expect(path, info, dict, f"tasks.{task}")
+        for key in ("documents", "sequences", "tokens"):
+            _expect(path, info.get(key), int, f"tasks.{task}.{key}")
+        if info.get("classes") is not None:
+            for k, name in enumerate(_expect(path, info["classes"], list, f"tasks.{task}.classes")):
+                _expect(path, name, str, f"tasks.{task}.classes.{k}")
+        for rel in task_files(task):
+            entry = _expect(path, files.get(rel), dict, f"files.{rel}")
+            _expect(path, entry.get("bytes"), int, f"files.{rel}.bytes")
+            _expect(path, entry.get("sha256"), str, f"files.{rel}.sha256")
+    counts = _expect(path, manifest.get("counts", {}), dict, "counts")
+    for group in ("read", "notes"):
+        for key, value in _expect(path, counts.get(group, {}), dict, f"counts.{group}").items():
+            _expect(path, value, int, f"counts.{group}.{key}")
+    for reason, entry in _expect(path, counts.get("skipped", {}), dict, "counts.skipped").items():
+        _expect(path, entry, dict, f"counts.skipped.{reason}")
+        _expect(path, entry.get("count"), int, f"counts.skipped.{reason}.count")
+        for k, example in enumerate(
+            _expect(path, entry.get("examples"), list, f"counts.skipped.{reason}.examples")
+        ):
+            _expect(path, example, str, f"counts.skipped.{reason}.examples.{k}")
+
+
 class TaskShards:
-    """Read side of one task folder, memory-mapped.
+    """Read side of one task folder, memory-mapped, checked where read (see the module docstring).
 
     ``ids`` and ``fields[name]`` are ``IndexedDataset``s; ``labels`` (pair tasks) is a memory-mapped
-    int64 array; ``classes`` the class names when the task has them (from the manifest).
+    int64 array; ``classes`` the class names when the task has them (from the manifest). Token ids
+    must stay below ``id_limit``: the manifest's, or the model's vocabulary size when that is smaller.
     """
 
-    def __init__(self, root: str, task: str, vocab_sha256: Optional[str] = None):
+    def __init__(
+        self, root: str, task: str, vocab_sha256: Optional[str] = None, id_limit: Optional[int] = None
+    ):
         self.root = root
         self.name = task
         self.manifest = read_manifest(root)
@@ -278,17 +371,18 @@ class TaskShards:
         if task not in self.manifest["tasks"]:
             built = ", ".join(self.manifest["tasks"]) or "none"
             raise ShardError(f"{manifest_path}: no shards for task '{task}' (built: {built})")
-        if vocab_sha256 is not None and self.manifest["vocab"].get("sha256") != vocab_sha256:
+        vocab = self.manifest["vocab"]
+        if vocab_sha256 is not None and vocab["sha256"] != vocab_sha256:
             raise ShardError(
                 f"{manifest_path}: key 'vocab.sha256' differs from the model's vocabulary: shards were built with "
-                f"{self.manifest['vocab'].get('file')}"
+                f"{vocab.get('file')}"
             )
+        limits = [vocab.get("id_limit", vocab["size"])] + ([id_limit] if id_limit is not None else [])
+        self.id_limit = int(min(limits))
         self.info: dict[str, Any] = self.manifest["tasks"][task]
         for rel in task_files(task):
             path = os.path.join(root, rel)
-            entry = self.manifest["files"].get(rel)
-            if entry is None:
-                raise ShardError(f"{manifest_path}: key 'files.{rel}' missing")
+            entry = self.manifest["files"][rel]
             if not os.path.isfile(path):
                 raise ShardError(f"{path}: missing shard file")
             if os.path.getsize(path) != entry["bytes"]:
@@ -299,22 +393,51 @@ class TaskShards:
             self.fields = {
                 name: IndexedDataset(os.path.join(folder, name)) for name in TASK_LAYOUT[task]["fields"]
             }
+            for dataset in [self.ids, *self.fields.values()]:
+                dataset.check()
         except IndexedDatasetError as exc:
             raise ShardError(str(exc)) from None
+        self._check_counts(manifest_path)
         for name, field in self.fields.items():
-            if len(field) != len(self.ids) or not np.array_equal(
+            if field.dtype != np.uint8 or not np.array_equal(
                 field.sequence_lengths, self.ids.sequence_lengths
             ):
-                raise ShardError(f"{os.path.join(folder, name)}.idx: lengths differ from ids.idx")
+                raise ShardError(f"{os.path.join(folder, name)}.idx: lengths or type differ from ids.idx")
+        self._allowed = {name: _allowed_values(name) for name in self.fields}
+        self.classes: Optional[list[str]] = self.info.get("classes")
         self.labels: Optional[np.ndarray] = None
         if TASK_LAYOUT[task]["pairs"]:
-            self.labels = np.load(os.path.join(folder, "labels.npy"), mmap_mode="r")
-            if len(self.labels) != self.ids.num_documents:
-                raise ShardError(
-                    f"{os.path.join(folder, 'labels.npy')}: {len(self.labels)} labels for {self.ids.num_documents} pairs"
-                )
-        self.classes: Optional[list[str]] = self.info.get("classes")
+            self.labels = self._open_labels(os.path.join(folder, "labels.npy"))
         self._views: Optional[list] = None
+
+    def _check_counts(self, manifest_path: str) -> None:
+        found = {
+            "documents": self.ids.num_documents,
+            "sequences": len(self.ids),
+            "tokens": int(self.ids.sequence_lengths.sum(dtype=np.int64)),
+        }
+        for key, value in found.items():
+            if self.info[key] != value:
+                raise ShardError(
+                    f"{manifest_path}: key 'tasks.{self.name}.{key}' is {self.info[key]}, the index holds {value}"
+                )
+
+    def _open_labels(self, path: str) -> np.ndarray:
+        try:
+            labels = np.load(path, mmap_mode="r")
+        except (ValueError, OSError, EOFError) as exc:
+            raise ShardError(f"{path}: not a readable .npy file ({exc})") from None
+        if labels.dtype != np.dtype("<i8") or labels.ndim != 1 or len(labels) != self.ids.num_documents:
+            raise ShardError(
+                f"{path}: {labels.dtype} {labels.shape}, expected int64 ({self.ids.num_documents},): one label per pair"
+            )
+        top = len(self.classes) - 1 if self.classes else None
+        bad = np.flatnonzero((labels < 0) | (labels > top if top is not None else False))
+        if len(bad):
+            raise ShardError(
+                f"{path}: pair {int(bad[0])} has label {int(labels[bad[0]])}, outside 0..{top if top is not None else 'inf'}"
+            )
+        return labels
 
     @property
     def num_documents(self) -> int:
@@ -327,8 +450,15 @@ class TaskShards:
     def document(self, doc: int) -> range:
         return self.ids.document(doc)
 
-    def span(self, first: int, end: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Ids and label fields of the consecutive sequences ``[first, end)``: one zero-copy view each."""
+    def span(
+        self,
+        first: int,
+        end: int,
+        fields: Optional[Sequence[str]] = None,
+        max_tokens: Optional[int] = None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Ids and label fields (all, or ``fields``) of the consecutive sequences ``[first, end)``, at most
+        ``max_tokens`` of them: one zero-copy view each, checked."""
         if self._views is None:  # memoryviews once: frombuffer on them is cheaper than on the memmaps
             self._views = [
                 (memoryview(d._data) if d._data.size else b"", d.dtype.newbyteorder("<"))
@@ -347,29 +477,73 @@ class TaskShards:
                 + int(ids.sequence_lengths[last])
                 - start
             )
-        (data, dtype), *fields = self._views
+        if max_tokens is not None:
+            count = min(count, max_tokens)
+        (data, dtype), *views = self._views
         out_ids = np.frombuffer(data, dtype=dtype, count=count, offset=start * dtype.itemsize)
-        return out_ids, {
-            name: np.frombuffer(view, dtype=np.uint8, count=count, offset=start)
-            for name, (view, _) in zip(self.fields, fields)
-        }
+        self._check_ids(out_ids, first)
+        out_fields = {}
+        for name, (view, _) in zip(self.fields, views):
+            if fields is None or name in fields:
+                values = np.frombuffer(view, dtype=np.uint8, count=count, offset=start)
+                self._check_field(name, values, first)
+                out_fields[name] = values
+        return out_ids, out_fields
+
+    def _check_ids(self, ids: np.ndarray, first: int) -> None:
+        if ids.size and (int(ids.max()) >= self.id_limit or (ids.dtype.kind == "i" and int(ids.min()) < 0)):
+            k = int(np.flatnonzero((ids >= self.id_limit) | (ids < 0))[0])
+            raise ShardError(
+                f"{self.ids.prefix}.bin: sequence {self._sequence_of(first, k)} holds token id {int(ids[k])} "
+                f"outside the vocabulary ({self.id_limit} ids)"
+            )
+
+    def _check_field(self, name: str, values: np.ndarray, first: int) -> None:
+        allowed = self._allowed[name][values]
+        if not allowed.all():
+            k = int(np.flatnonzero(~allowed)[0])
+            raise ShardError(
+                f"{self.fields[name].prefix}.bin: sequence {self._sequence_of(first, k)}: value {int(values[k])} "
+                f"is not a {name} label"
+            )
+
+    def _sequence_of(self, first: int, element: int) -> int:
+        """The sequence holding the ``element``-th element counted from the start of sequence ``first``."""
+        pointers = self.ids.sequence_pointers
+        target = int(pointers[first]) + element * self.ids.dtype.itemsize
+        return int(np.searchsorted(pointers, target, side="right")) - 1
 
     def sentence(self, index: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Ids and label fields of sequence ``index`` (zero-copy views)."""
+        """Ids and label fields of sequence ``index`` (zero-copy views, checked)."""
         return self.span(index, index + 1)
 
     def pair(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
         """``(first ids, second ids, label)`` of pair ``index`` (pair tasks)."""
         first, second = self.ids.document(index)
-        return self.ids[first], self.ids[second], int(self.labels[index])
+        return self.span(first, first + 1)[0], self.span(second, second + 1)[0], int(self.labels[index])
+
+    def check_all(self, block: int = 1 << 16) -> None:
+        """Read every sequence (ids and fields) through the checks, ``block`` sequences at a time."""
+        for first in range(0, len(self.ids), block):
+            self.span(first, min(first + block, len(self.ids)))
 
 
-def open_task(root: str, task: str, vocab_sha256: Optional[str] = None) -> TaskShards:
-    return TaskShards(root, task, vocab_sha256)
+def _allowed_values(name: str) -> np.ndarray:
+    """A lookup table: ``table[value]`` is True when ``value`` may appear in field ``name``."""
+    table = np.zeros(256, dtype=bool)
+    table[list(FIELD_VALUES[name])] = True
+    return table
+
+
+def open_task(
+    root: str, task: str, vocab_sha256: Optional[str] = None, id_limit: Optional[int] = None
+) -> TaskShards:
+    return TaskShards(root, task, vocab_sha256, id_limit)
 
 
 def verify(root: str) -> dict[str, Any]:
-    """Re-hash every file and check every index; raises ``ShardError`` naming the first damaged file."""
+    """Re-hash every file, check every index and read every value; raises ``ShardError`` naming the first
+    damaged file."""
     manifest = read_manifest(root)
     for rel, entry in sorted(manifest["files"].items()):
         path = os.path.join(root, rel)
@@ -380,12 +554,7 @@ def verify(root: str) -> dict[str, Any]:
         if sha256_file(path) != entry["sha256"]:
             raise ShardError(f"{path}: sha256 differs from the manifest (the file is damaged)")
     for task in manifest["tasks"]:
-        shards = TaskShards(root, task)
-        for dataset in [shards.ids, *shards.fields.values()]:
-            try:
-                dataset.check()
-            except IndexedDatasetError as exc:
-                raise ShardError(str(exc)) from None
+        TaskShards(root, task).check_all()
     return manifest
 
 
@@ -397,6 +566,7 @@ def iter_prefixes(root: str, task: str) -> Iterable[str]:
 
 __all__ = [
     "ALL_TASKS",
+    "FIELD_VALUES",
     "FORMAT_VERSION",
     "IGNORE",
     "MANIFEST_NAME",

@@ -20,10 +20,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Optional
 
 import numpy as np
 
-from ernie.wordpiece import is_chinese_char, is_control, is_punctuation, is_symbol, is_whitespace
+from ernie.wordpiece import (
+    MAX_CHARS_PER_WORD,
+    is_chinese_char,
+    is_control,
+    is_punctuation,
+    is_symbol,
+    is_whitespace,
+)
 
 EN_ABBREVIATIONS = frozenset(
     """mr mrs ms dr prof st sr jr gen col capt lt sgt rev mt ft hon pres gov sen rep messrs mme mlle
@@ -120,3 +128,39 @@ def code_points(text: str) -> np.ndarray:
     """Code points of ``text`` clipped to the tables' range."""
     cps = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
     return np.minimum(cps, TABLE_LIMIT)
+
+
+# ---------------------------------------------------------------------------------------------- overlong words
+# Runs of characters none of which is ASCII whitespace or punctuation, a CJK ideograph of the main block or
+# common CJK / full-width punctuation: all of those split words, so every word of the tokenizer lies inside
+# one such run. The regex finds the rare long runs at C speed; only they are checked character by character.
+_LONG_RUN = re.compile(
+    "[^ \t\n\r!-/:-@\\[-`{-~\u3000-\u3002\u4e00-\u9fff\uff01-\uff0f\uff1a-\uff20]"
+    f"{{{MAX_CHARS_PER_WORD + 1},}}"
+)
+EXAMPLE_CHARS = 20
+
+
+def overlong_word(text: str) -> Optional[str]:
+    """The first word of ``text`` longer than WordPiece's limit, described for the skip report by its
+    length and first characters (``"5,000,000 characters: 'xxxx...'"``), or None.
+
+    A word is a maximal run of joining characters (the tokenizer's word before WordPiece), its length
+    counted in characters of ``text``. The tokenizer counts after deleting control characters and, when
+    lower-casing, stripping accents, so a word within a few characters of the limit that holds such
+    characters may be judged differently; the words this is for (a line without spaces, base64, hex
+    dumps) are far past it.
+    """
+    if len(text) <= MAX_CHARS_PER_WORD:
+        return None
+    joining = char_table("joining")
+    for match in _LONG_RUN.finditer(text):
+        flags = np.concatenate(([False], joining[code_points(match.group())], [False]))
+        edges = np.flatnonzero(flags[1:] != flags[:-1])
+        starts, ends = edges[::2], edges[1::2]
+        long = np.flatnonzero(ends - starts > MAX_CHARS_PER_WORD)
+        if len(long):
+            start = match.start() + int(starts[long[0]])
+            length = int(ends[long[0]] - starts[long[0]])
+            return f"{length:,} characters: {text[start : start + EXAMPLE_CHARS] + '...'!r}"
+    return None

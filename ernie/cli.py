@@ -8,6 +8,7 @@ import sys
 from typing import Callable, Optional, Sequence
 
 from .errors import ErnieError
+from .files import OUTPUT_ERRNOS, output_error
 from .yaml_config import Key, describe_keys
 
 EXIT_BAD_INPUT = 2
@@ -53,6 +54,11 @@ def run_cli(main: Callable[[], Optional[int]]) -> None:
         if isinstance(exc, FileNotFoundError) and exc.filename:
             message = f"{exc.filename}: {exc.strerror or 'no such file'}"
         print(f"error: {message}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    except OSError as exc:  # an output that cannot be written where no code site named it
+        if exc.errno not in OUTPUT_ERRNOS:
+            raise
+        print(f"error: {output_error(exc, None)}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

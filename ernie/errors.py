@@ -35,6 +35,11 @@ class TrainingError(ErnieError):
     """A run cannot continue as configured (e.g. a checkpoint that does not fit the run)."""
 
 
+class OutputError(ErnieError):
+    """An output cannot be written: a read-only or full disk, no permission, a file where a folder
+    should be. The message names the path; what was being written is removed, never left half done."""
+
+
 def shorten(items: Iterable, limit: int = 8) -> str:
     """The first ``limit`` items, comma-separated, and how many there are in all (for one-line messages)."""
     items = list(items)

@@ -16,7 +16,10 @@ from .wordpiece import CJK_RANGES, EXTRA_SYMBOLS, MAX_CHARS_PER_WORD, BasicToken
 
 
 def fast_backend(vocab: dict[str, int], unk_token: str, do_lower_case: bool):
-    """An HF ``tokenizers.Tokenizer`` doing what the reference path does, or None if not installed."""
+    """An HF ``tokenizers.Tokenizer`` doing what the reference path does, or None if not installed.
+
+    It takes the reference path's ``vocab`` itself, so a duplicated token has the same (last-line) id on
+    both paths; WordPiece looks ids up by token and does not mind the ids that name no token."""
     try:
         from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
     except ImportError:

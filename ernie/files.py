@@ -6,11 +6,53 @@ so the final ``os.replace`` is atomic) and renamed into place when complete.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
 import shutil
-from typing import Any
+from typing import Any, Iterator, Optional
+
+from .errors import OutputError
+
+# The OS errors that mean "this output cannot be written here": the user can fix them (another
+# folder, free space, permissions), so they are one line and exit 2, not a traceback.
+OUTPUT_ERRNOS = frozenset(
+    {
+        errno.EROFS,
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EFBIG,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+    }
+)
+
+
+def output_error(exc: OSError, path: Optional[str]) -> OutputError:
+    """``exc`` as one line naming ``path`` (the output being written) and the file the OS names, if other."""
+    where = [str(p) for p in (path, exc.filename) if p]
+    detail = f" ({where[1]})" if len(where) == 2 and where[1] != where[0] else ""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EEXIST and exc.filename and not os.path.isdir(exc.filename):
+        reason = "Not a directory"  # makedirs meets a file where the folder should be
+    return OutputError(f"{where[0] + ': ' if where else ''}{reason}{detail}")
+
+
+@contextlib.contextmanager
+def writing(path: str) -> Iterator[None]:
+    """Turn an OS error that means "cannot write here" into an ``OutputError`` naming ``path``; the
+    caller's own ``except``/``finally`` removes what it had started."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRNOS:
+            raise
+        raise output_error(exc, path) from None
 
 
 def _finite(value: Any) -> Any:
@@ -28,19 +70,44 @@ def json_dumps(value: Any, **kwargs: Any) -> str:
     return json.dumps(_finite(value), allow_nan=False, **kwargs)
 
 
+class LoneSurrogateError(ValueError):
+    """JSON text escaping half a surrogate pair (``"\\ud800"``): no character of any text."""
+
+
+def json_loads(text: str) -> Any:
+    """``json.loads`` that refuses a lone surrogate (tokenizers and UTF-8 writers cannot take one):
+    raises ``json.JSONDecodeError`` or ``LoneSurrogateError``, both ``ValueError``."""
+    value = json.loads(text)
+    if "\\ud" in text or "\\uD" in text:  # only an escape can make one; re-encode only then
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise LoneSurrogateError("a lone surrogate escape (invalid Unicode)") from None
+    return value
+
+
 def atomic_write_text(path: str, text: str) -> None:
     """Write ``text`` to ``path`` through ``path.tmpPID`` and a rename."""
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with writing(path):
+        os.makedirs(directory, exist_ok=True)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            remove_quietly(tmp)
+            raise
+
+
+def remove_quietly(path: str) -> None:
+    """Remove a temporary file or folder if it is there (cleaning up must not hide the first error)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 def replace_dir(tmp: str, target: str) -> None:

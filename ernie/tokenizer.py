@@ -32,6 +32,7 @@ from .wordpiece import (  # noqa: F401  (the reference path's classes and helper
     is_symbol,
     is_whitespace,
     load_vocab,
+    read_vocab,
 )
 
 VOCAB_NAME = "vocab.txt"
@@ -66,8 +67,10 @@ class ErnieTokenizer:
         use_fast: Optional[bool] = None,
     ):
         self.vocab_file = vocab_file
-        self.vocab = load_vocab(vocab_file)
+        self.vocab, self._overridden = read_vocab(vocab_file)
+        # The ids of lines overridden by a later duplicate name no token, as in PaddleNLP.
         self.ids_to_tokens = {i: t for t, i in self.vocab.items()}
+        self.id_limit = max(self.vocab.values()) + 1
         self.do_lower_case = do_lower_case
         self.model_max_length = model_max_length
         self.special_tokens = {
@@ -113,10 +116,12 @@ class ErnieTokenizer:
     # ------------------------------------------------------------------ basics
     @property
     def vocab_size(self) -> int:
-        return len(self.vocab)
+        """The largest id + 1: what an embedding table needs. PaddleNLP returns the count of distinct
+        tokens, which is smaller when a token is on two lines (its ids then reach past it)."""
+        return self.id_limit
 
     def __len__(self) -> int:
-        return len(self.vocab)
+        return self.id_limit
 
     @property
     def uses_fast_path(self) -> bool:
@@ -382,9 +387,19 @@ class ErnieTokenizer:
     def save_pretrained(self, path: str) -> None:
         """Write ``vocab.txt`` (one token per line, as PaddleNLP reads it) and the two JSON files."""
         os.makedirs(path, exist_ok=True)
-        ordered = sorted(self.vocab.items(), key=lambda item: item[1])
-        contiguous = all(index == k for k, (_, index) in enumerate(ordered))
-        lines = [token if contiguous else f"{token}\t{index}" for token, index in ordered]
+        # Overridden lines are written back in place: the later line of the same token still wins, so a
+        # vocabulary with duplicates keeps its ids in one-token-per-line form (PaddleNLP copies the file).
+        entries = [(index, token) for token, index in self.vocab.items()]
+        entries += [
+            (index, token) for index, token in self._overridden.items() if index not in self.ids_to_tokens
+        ]
+        entries.sort(key=lambda item: item[0])
+        if all(index == k for k, (index, _) in enumerate(entries)):
+            lines = [token for _, token in entries]
+        else:
+            lines = [
+                f"{token}\t{index}" for token, index in sorted(self.vocab.items(), key=lambda item: item[1])
+            ]
         atomic_write_text(os.path.join(path, VOCAB_NAME), "\n".join(lines) + "\n")
         config = {
             "tokenizer_class": "ErnieTokenizer",

@@ -8,17 +8,32 @@ over 100 characters become ``[UNK]``. Pure Python, so ``data_tools`` can use it 
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 
 from .errors import TokenizerError
+
+logger = logging.getLogger("ernie")
 
 MAX_CHARS_PER_WORD = 100
 
 
 # ---------------------------------------------------------------------------------------------- vocab
-def load_vocab(path: str) -> dict[str, int]:
-    """Read ``token`` or ``token<TAB>id`` lines (the official zh vocab has ids; ids = line numbers otherwise)."""
+DUPLICATES_NAMED = 5  # duplicates named in the warning; the rest are only counted
+
+
+def read_vocab(path: str) -> tuple[dict[str, int], dict[int, str]]:
+    """``(token -> id, overridden)``: ``overridden`` maps the id of each line whose token appears again
+    later to that token. Logs a warning naming the duplicated tokens.
+
+    A duplicated token takes the id of its last line, as PaddleNLP 2.8.1 does (its loader assigns
+    ``token_to_idx[token] = line`` line by line), so the ids of the earlier lines name no token and the
+    largest id + 1, not the count of distinct tokens, is what the ids must fit in.
+    """
     vocab: dict[str, int] = {}
+    line_of: dict[str, int] = {}
+    duplicates: dict[str, list[int]] = {}
+    overridden: dict[int, str] = {}
     try:
         f = open(path, encoding="utf-8")
     except FileNotFoundError:
@@ -42,11 +57,38 @@ def load_vocab(path: str) -> dict[str, int]:
             else:
                 index = lineno - 1
             if token in vocab:
-                continue  # PaddleNLP and the official reader keep the first id as well
+                duplicates.setdefault(token, [line_of[token]]).append(lineno)
+                overridden[vocab[token]] = token
             vocab[token] = index
+            line_of[token] = lineno
     if not vocab:
         raise TokenizerError(f"{path}: the vocabulary is empty")
-    return vocab
+    if duplicates:
+        named = [
+            f"{token!r} (lines {_and(lines)})" for token, lines in list(duplicates.items())[:DUPLICATES_NAMED]
+        ]
+        more = len(duplicates) - len(named)
+        logger.warning(
+            "%s: %d duplicate token%s, each gets the id of its last line (as PaddleNLP does): %s%s",
+            path,
+            len(duplicates),
+            "s" if len(duplicates) > 1 else "",
+            ", ".join(named),
+            f" and {more} more" if more else "",
+        )
+    return vocab, overridden
+
+
+def _and(numbers: list[int]) -> str:
+    words = [str(n) for n in numbers]
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def load_vocab(path: str) -> dict[str, int]:
+    """Read ``token`` or ``token<TAB>id`` lines (the official zh vocab has ids; ids = line numbers otherwise).
+
+    A token on several lines gets the id of the last one (see ``read_vocab``)."""
+    return read_vocab(path)[0]
 
 
 # ---------------------------------------------------------------------------------------------- characters

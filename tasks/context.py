@@ -66,7 +66,7 @@ class VocabInfo:
     @classmethod
     def from_tokenizer(cls, tokenizer) -> VocabInfo:
         return cls(
-            size=len(tokenizer.vocab),
+            size=tokenizer.vocab_size,  # largest id + 1 (a duplicated token leaves an id unnamed)
             cls_id=tokenizer.cls_token_id,
             sep_id=tokenizer.sep_token_id,
             pad_id=tokenizer.pad_token_id,

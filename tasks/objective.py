@@ -72,10 +72,12 @@ class PretrainingObjective(Objective):
         self.stages = parse_stages(config, source)
         self.vocab_file = vocab_path(config, source)
         self.tokenizer = ErnieTokenizer(self.vocab_file, use_fast=False)  # ids only: no text to tokenize
-        if len(self.tokenizer.vocab) > self.model_config.vocab_size:
+        # The id limit (largest id + 1), not the count of distinct tokens: with a token on two lines
+        # the ids reach past that count.
+        if self.tokenizer.vocab_size > self.model_config.vocab_size:
             raise ConfigError(
                 f"{source}: key 'model.vocab_size' ({self.model_config.vocab_size}) is smaller than the vocabulary "
-                f"{self.vocab_file} ({len(self.tokenizer.vocab)} tokens)"
+                f"{self.vocab_file} ({self.tokenizer.vocab_size} ids)"
             )
         self.context = TaskContext(
             seed=config["seed"],
@@ -89,7 +91,7 @@ class PretrainingObjective(Objective):
         used = list(dict.fromkeys(task for stage in self.stages for task in stage.steps))
         self.tasks: dict[str, Task] = {}
         for name in used:
-            shards = open_task(config["data"]["dir"], name, vocab_sha)
+            shards = open_task(config["data"]["dir"], name, vocab_sha, id_limit=self.model_config.vocab_size)
             self.tasks[name] = task_class(name)(options[name]["task_id"], options[name], shards, self.context)
         # Each stage's variant of a task (its stage options applied), built once.
         self._stage_tasks = {

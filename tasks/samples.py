@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
@@ -138,28 +137,8 @@ class DocumentChunks:
         lengths = np.asarray(shards.ids.sequence_lengths[first:end], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         total = min(int(lengths.sum()), self.budget)
-        ids = read_span(shards.ids, first, total).astype(np.int64)
-        values = {name: read_span(shards.fields[name], first, total) for name in fields}
-        return ids, values, starts[starts < total]
-
-
-_BIN_MAPS: dict[str, np.memmap] = {}
-
-
-def read_span(dataset, first: int, count: int) -> np.ndarray:
-    """``count`` elements from the start of sequence ``first`` on, across the following sequences.
-
-    The sequences of a document are stored back to back in the ``.bin``, so a chunk of consecutive
-    sentences is one slice (one read instead of one per sentence).
-    """
-    data = _BIN_MAPS.get(dataset.prefix)
-    if data is None:
-        path = dataset.prefix + ".bin"
-        data = np.memmap(path, dtype=np.uint8, mode="r") if os.path.getsize(path) else np.zeros(0, np.uint8)
-        _BIN_MAPS[dataset.prefix] = data
-    return np.frombuffer(
-        data, dtype=dataset.dtype.newbyteorder("<"), count=count, offset=int(dataset.sequence_pointers[first])
-    )
+        ids, values = shards.span(first, end, fields, max_tokens=total)
+        return ids.astype(np.int64), values, starts[starts < total]
 
 
 def documents_split(shards: TaskShards, context: TaskContext) -> dict[str, np.ndarray]:

@@ -118,8 +118,8 @@ class SentenceDistance(Task):
     def sample(self, index: int, split: str = "train") -> Sample:
         label, (doc_a, pos_a), (doc_b, pos_b) = self.pair_positions(index, split)
         sentences = self.doc_sentences[split]
-        first = self.shards.ids[int(sentences[doc_a][pos_a])]
-        second = self.shards.ids[int(sentences[doc_b][pos_b])]
+        first = self.shards.sentence(int(sentences[doc_a][pos_a]))[0]
+        second = self.shards.sentence(int(sentences[doc_b][pos_b]))[0]
         sample = pair_input(first, second, self.vocab, self.max_seq_len)
         sample["label"] = label
         return sample

@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError
-from ..files import atomic_write_text, json_dumps, replace_dir
+from ..files import atomic_write_text, json_dumps, remove_quietly, replace_dir, writing
 from . import distributed
 
 logger = logging.getLogger("ernie.engine")
@@ -62,6 +62,22 @@ def find_checkpoint(output_dir: str) -> Optional[str]:
         if (match := _STEP_DIR.fullmatch(name)) and is_complete(os.path.join(root, name))
     )
     return os.path.join(root, steps[-1][1]) if steps else None
+
+
+def older_checkpoint(checkpoint: str) -> Optional[str]:
+    """The newest complete checkpoint beside ``checkpoint`` with a smaller step, if any."""
+    root, name = os.path.split(os.path.abspath(checkpoint))
+    match = _STEP_DIR.fullmatch(name)
+    if not match or not os.path.isdir(root):
+        return None
+    steps = sorted(
+        int(m.group(1))
+        for other in os.listdir(root)
+        if (m := _STEP_DIR.fullmatch(other))
+        and int(m.group(1)) < int(match.group(1))
+        and is_complete(os.path.join(root, other))
+    )
+    return os.path.join(root, f"step_{steps[-1]}") if steps else None
 
 
 def locate_resume(output_dir: str, resume: Optional[str], source: str = "config") -> Optional[str]:
@@ -185,24 +201,30 @@ def save_checkpoint(
     root = os.path.join(output_dir, CHECKPOINTS)
     name = f"step_{step}"
     tmp, final = os.path.join(root, f".{name}.tmp"), os.path.join(root, name)
-    if rank == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-    distributed.barrier()
-    with open(os.path.join(tmp, f"rng_state_rank{rank}.pkl"), "wb") as f:
-        pickle.dump(rng_state(), f)
-    if rank == 0:
-        write_model(tmp)
-        paddle.save(state, os.path.join(tmp, STATE_FILE))
-    distributed.barrier()
-    if rank == 0:
-        meta = {"step": step, **meta, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        atomic_write_text(os.path.join(tmp, META_FILE), json_dumps(meta, indent=2) + "\n")
-        if os.path.isdir(final):  # the same step again (a run resumed from an older checkpoint)
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        atomic_write_text(os.path.join(root, LATEST), name + "\n")
-        _prune(root, keep, name)
+    try:
+        with writing(final):
+            if rank == 0:
+                shutil.rmtree(tmp, ignore_errors=True)
+                os.makedirs(tmp)
+            distributed.barrier()
+            with open(os.path.join(tmp, f"rng_state_rank{rank}.pkl"), "wb") as f:
+                pickle.dump(rng_state(), f)
+            if rank == 0:
+                write_model(tmp)
+                paddle.save(state, os.path.join(tmp, STATE_FILE))
+            distributed.barrier()
+            if rank == 0:
+                meta = {"step": step, **meta, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                atomic_write_text(os.path.join(tmp, META_FILE), json_dumps(meta, indent=2) + "\n")
+                if os.path.isdir(final):  # the same step again (a run resumed from an older checkpoint)
+                    shutil.rmtree(final)
+                os.replace(tmp, final)
+                atomic_write_text(os.path.join(root, LATEST), name + "\n")
+                _prune(root, keep, name)
+    except BaseException:
+        if rank == 0:  # a failed save leaves the earlier checkpoints as they were, and no partial one
+            remove_quietly(tmp)
+        raise
     distributed.barrier()
     return final
 
@@ -248,11 +270,12 @@ def load_trainer_state(checkpoint: str) -> dict[str, Any]:
 def save_model_dir(write_model: Callable[[str], None], target: str) -> None:
     """Write a model folder (e.g. ``best/``) through a temporary folder, replacing ``target`` in one rename."""
     parent = os.path.dirname(os.path.abspath(target))
-    os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f".{os.path.basename(target)}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        write_model(tmp)
-        replace_dir(tmp, target)
-    finally:
+    with writing(target):
+        os.makedirs(parent, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            write_model(tmp)
+            replace_dir(tmp, target)
+        finally:
+            remove_quietly(tmp)

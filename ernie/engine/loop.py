@@ -29,13 +29,14 @@ from typing import Any, Optional
 import yaml
 
 from ..errors import CheckpointError, ConfigError, TrainingError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, writing
 from . import distributed
 from .checkpoints import (
     create_optimizer_state,
     load_optimizer_state,
     load_trainer_state,
     locate_resume,
+    older_checkpoint,
     optimizer_state,
     read_meta,
     restore_rng,
@@ -257,9 +258,6 @@ def train(
     rank = distributed.rank()
     output_dir = settings.output_dir
     checkpoint = locate_resume(output_dir, resume, source)
-    if checkpoint:
-        _check_geometry(checkpoint, settings, source)
-    engine = Engine(objective, settings, checkpoint)
     counters: dict[str, Any] = {
         "step": 0,
         "best_score": None,
@@ -267,16 +265,26 @@ def train(
         "nonfinite_streak": 0,
         "log_window": [],
     }
-    if checkpoint:
-        counters = engine.load_state_dict(load_trainer_state(checkpoint), checkpoint)
-        restore_rng(checkpoint, rank)
-        logger.info("resumed from %s at step %d", checkpoint, counters["step"])
+    try:  # every file of the checkpoint read before the first step; a damaged one names an older checkpoint
+        if checkpoint:
+            _check_geometry(checkpoint, settings, source)
+        engine = Engine(objective, settings, checkpoint)
+        if checkpoint:
+            counters = engine.load_state_dict(load_trainer_state(checkpoint), checkpoint)
+            restore_rng(checkpoint, rank)
+            logger.info("resumed from %s at step %d", checkpoint, counters["step"])
+    except CheckpointError as exc:
+        older = older_checkpoint(checkpoint) if checkpoint else None
+        if older is None:
+            raise
+        raise CheckpointError(f"{exc}; resume from an older checkpoint with --resume {older}") from None
     step = counters["step"]
     best_score, best_step = counters["best_score"], counters["best_step"]
     streak = counters["nonfinite_streak"]
     total = objective.total_steps
     if rank == 0:
-        os.makedirs(output_dir, exist_ok=True)
+        with writing(output_dir):
+            os.makedirs(output_dir, exist_ok=True)
         if config is not None:
             atomic_write_text(
                 os.path.join(output_dir, "config.yaml"), yaml.safe_dump(config, sort_keys=False)

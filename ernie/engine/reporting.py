@@ -28,7 +28,7 @@ import os
 import time
 from typing import Any, Callable, Optional
 
-from ..files import atomic_write_text, json_dumps
+from ..files import atomic_write_text, json_dumps, writing
 from .objective import Evaluation, StepRecord
 
 logger = logging.getLogger("ernie.engine")
@@ -85,7 +85,8 @@ class RunLog:
                     if record.get("step", 0) <= resume_step:
                         kept.append(line if line.endswith("\n") else line + "\n")
         atomic_write_text(path, "".join(kept))
-        self.file = open(path, "a", encoding="utf-8")
+        with writing(path):
+            self.file = open(path, "a", encoding="utf-8")
         if visualdl:
             try:
                 from visualdl import LogWriter
@@ -100,8 +101,9 @@ class RunLog:
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.file:
-            self.file.write(json_dumps(record) + "\n")
-            self.file.flush()
+            with writing(self.file.name):
+                self.file.write(json_dumps(record) + "\n")
+                self.file.flush()
 
     def step(
         self,

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..errors import ConfigError
 from .readers import MrcExample
 
 
@@ -76,8 +77,9 @@ def build_mrc_features(
         ids, offsets = contexts[k], [tuple(o) for o in context_offsets[k]]
         room = max_seq_len - len(query) - 3
         if room <= 0:
-            raise ValueError(
-                f"data.max_seq_len {max_seq_len} leaves no room for the context after the question"
+            raise ConfigError(
+                f"key 'data.max_seq_len' ({max_seq_len}) leaves no room for the context after a question of "
+                f"{len(query)} tokens: raise it or lower data.max_query_len ({max_query_len})"
             )
         target = None
         if training:

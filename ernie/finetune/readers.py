@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Optional, Union
 
 from ..errors import UsageError
+from ..files import LoneSurrogateError, json_loads
 from .benchmarks import CLUE_JSON, NER_TSV, REGRESSION, SQUAD_JSON, TSV, BenchmarkSpec
 
 
@@ -270,9 +271,12 @@ def read_clue_json(spec: BenchmarkSpec, path: str, labels: Optional[LabelSet] = 
             continue
         result.rows += 1
         try:
-            obj = json.loads(text)
+            obj = json_loads(text)
         except json.JSONDecodeError as exc:
             result.malformed.append(DataIssue(path, number, f"invalid JSON ({exc.msg})"))
+            continue
+        except LoneSurrogateError as exc:
+            result.malformed.append(DataIssue(path, number, str(exc)))
             continue
         if not isinstance(obj, dict):
             result.malformed.append(
@@ -389,9 +393,11 @@ def read_squad(spec: BenchmarkSpec, path: str) -> ReadResult:
         raise UsageError(f"{path}: no such data file")
     try:
         with open(path, encoding="utf-8-sig") as f:
-            data = json.load(f)
+            data = json_loads(f.read())
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
+    except LoneSurrogateError as exc:
+        raise UsageError(f"{path}: {exc}") from None
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: not UTF-8 (byte {exc.start})") from None
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):

@@ -26,7 +26,7 @@ import paddle
 from ..config import ErnieConfig
 from ..engine import distributed, resolve_settings, train
 from ..errors import ConfigError, UsageError
-from ..files import atomic_write_text, json_dumps
+from ..files import atomic_write_text, json_dumps, writing
 from ..tokenizer import ErnieTokenizer
 from .adapters import make_adapter, model_class
 from .benchmarks import NER, get_benchmark
@@ -209,7 +209,8 @@ def run_finetune(
         model = objective.model
         model.set_state_dict(paddle.load(os.path.join(best_dir, "model_state.pdparams")))
     elif rank == 0:
-        os.makedirs(output_dir, exist_ok=True)
+        with writing(output_dir):
+            os.makedirs(output_dir, exist_ok=True)
 
     batch_size = trainer_cfg["eval_batch_size"]
     predictions_written: dict[str, str] = {}

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from ..config import ErnieConfig
+from ..files import remove_quietly, writing
 from ..finetune.settings_file import FINETUNE_SETTINGS_FILE, FinetuneSettings
 from ..tokenizer import SPECIAL_TOKENS_MAP_NAME, TOKENIZER_CONFIG_NAME, VOCAB_NAME, ErnieTokenizer
 from .errors import ServingError
@@ -242,75 +242,77 @@ def export_model(
     base = os.path.basename(prefix)
     if not base:
         raise ServingError(f"{output}: the output prefix needs a file name part")
-    os.makedirs(out_dir, exist_ok=True)
     input_names = _input_names(config)
-    tmp_dir = tempfile.mkdtemp(prefix=f".{base}.export-", dir=out_dir)
+    with writing(prefix):  # a read-only or full disk: one line naming the export, no partial files
+        os.makedirs(out_dir, exist_ok=True)
+        tmp_dir = tempfile.mkdtemp(prefix=f".{base}.export-", dir=out_dir)
     try:
-        tmp_prefix = os.path.join(tmp_dir, base)
-        spec = [InputSpec([None, None], "int64", name=name) for name in input_names]
-        static = paddle.jit.to_static(_export_layer(model, input_names), input_spec=spec, full_graph=True)
-        paddle.jit.save(static, tmp_prefix)
-        program_file = next(
-            (base + ext for ext in (".json", ".pdmodel") if os.path.isfile(tmp_prefix + ext)), None
-        )
-        params_file = base + ".pdiparams"
-        if program_file is None or not os.path.isfile(os.path.join(tmp_dir, params_file)):
-            raise ServingError(
-                f"{prefix}: paddle.jit.save wrote no program or parameters ({os.listdir(tmp_dir)})"
+        with writing(prefix):
+            tmp_prefix = os.path.join(tmp_dir, base)
+            spec = [InputSpec([None, None], "int64", name=name) for name in input_names]
+            static = paddle.jit.to_static(_export_layer(model, input_names), input_spec=spec, full_graph=True)
+            paddle.jit.save(static, tmp_prefix)
+            program_file = next(
+                (base + ext for ext in (".json", ".pdmodel") if os.path.isfile(tmp_prefix + ext)), None
             )
-        onnx_file = None
-        if onnx:
-            onnx_file = base + ".onnx"
-            _export_onnx(
-                os.path.join(tmp_dir, program_file),
-                os.path.join(tmp_dir, params_file),
-                os.path.join(tmp_dir, onnx_file),
-                opset_version,
-            )
-        tokenizer.save_pretrained(tmp_dir)
+            params_file = base + ".pdiparams"
+            if program_file is None or not os.path.isfile(os.path.join(tmp_dir, params_file)):
+                raise ServingError(
+                    f"{prefix}: paddle.jit.save wrote no program or parameters ({os.listdir(tmp_dir)})"
+                )
+            onnx_file = None
+            if onnx:
+                onnx_file = base + ".onnx"
+                _export_onnx(
+                    os.path.join(tmp_dir, program_file),
+                    os.path.join(tmp_dir, params_file),
+                    os.path.join(tmp_dir, onnx_file),
+                    opset_version,
+                )
+            tokenizer.save_pretrained(tmp_dir)
 
-        meta = {
-            "format": META_FORMAT,
-            "version": META_VERSION,
-            "head": head,
-            "architecture": cls_name,
-            "program_file": program_file,
-            "params_file": params_file,
-            "onnx_file": onnx_file,
-            "inputs": input_names,
-            "outputs": HEAD_OUTPUTS[head],
-            "labels": labels_in_order,
-            "max_seq_len": max_seq_len,
-            "max_position_embeddings": config.max_position_embeddings,
-            "task_id": config.task_id if config.use_task_id else None,
-            "do_lower_case": tokenizer.do_lower_case,
-            "pad_token_id": tokenizer.pad_token_id,
-            "vocab_sha256": sha256_of(os.path.join(tmp_dir, VOCAB_NAME)),
-            "hidden_size": config.hidden_size,
-            "paddle_version": paddle.__version__,
-            "benchmark": settings.benchmark if settings is not None else None,
-            "finetune_settings": settings is not None,
-            **decoding_defaults(settings, head),
-        }
-        files = [program_file, params_file, VOCAB_NAME, TOKENIZER_CONFIG_NAME, SPECIAL_TOKENS_MAP_NAME]
-        if onnx_file:
-            files.append(onnx_file)
-        meta_name = base + META_SUFFIX
-        write_metadata(os.path.join(tmp_dir, meta_name), meta)
+            meta = {
+                "format": META_FORMAT,
+                "version": META_VERSION,
+                "head": head,
+                "architecture": cls_name,
+                "program_file": program_file,
+                "params_file": params_file,
+                "onnx_file": onnx_file,
+                "inputs": input_names,
+                "outputs": HEAD_OUTPUTS[head],
+                "labels": labels_in_order,
+                "max_seq_len": max_seq_len,
+                "max_position_embeddings": config.max_position_embeddings,
+                "task_id": config.task_id if config.use_task_id else None,
+                "do_lower_case": tokenizer.do_lower_case,
+                "pad_token_id": tokenizer.pad_token_id,
+                "vocab_sha256": sha256_of(os.path.join(tmp_dir, VOCAB_NAME)),
+                "hidden_size": config.hidden_size,
+                "paddle_version": paddle.__version__,
+                "benchmark": settings.benchmark if settings is not None else None,
+                "finetune_settings": settings is not None,
+                **decoding_defaults(settings, head),
+            }
+            files = [program_file, params_file, VOCAB_NAME, TOKENIZER_CONFIG_NAME, SPECIAL_TOKENS_MAP_NAME]
+            if onnx_file:
+                files.append(onnx_file)
+            meta_name = base + META_SUFFIX
+            write_metadata(os.path.join(tmp_dir, meta_name), meta)
 
-        # Commit: the meta goes first (an interrupted commit then reads as incomplete) and comes back last.
-        meta_path = os.path.join(out_dir, meta_name)
-        if os.path.exists(meta_path):
-            os.remove(meta_path)
-        stale = [base + ext for ext in (".json", ".pdmodel", ".onnx") if base + ext not in files]
-        for name in stale:
-            if os.path.isfile(os.path.join(out_dir, name)):
-                os.remove(os.path.join(out_dir, name))
-        for name in files:
-            os.replace(os.path.join(tmp_dir, name), os.path.join(out_dir, name))
-        os.replace(os.path.join(tmp_dir, meta_name), meta_path)
+            # Commit: the meta goes first (an interrupted commit then reads as incomplete) and comes back last.
+            meta_path = os.path.join(out_dir, meta_name)
+            if os.path.exists(meta_path):
+                os.remove(meta_path)
+            stale = [base + ext for ext in (".json", ".pdmodel", ".onnx") if base + ext not in files]
+            for name in stale:
+                if os.path.isfile(os.path.join(out_dir, name)):
+                    os.remove(os.path.join(out_dir, name))
+            for name in files:
+                os.replace(os.path.join(tmp_dir, name), os.path.join(out_dir, name))
+            os.replace(os.path.join(tmp_dir, meta_name), meta_path)
     finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        remove_quietly(tmp_dir)
     logger.info("exported %s (%s) from %s to %s.*", cls_name, head, model_dir, prefix)
     return ExportResult(prefix=prefix, head=head, files=[*files, meta_name], meta=meta)
 

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
+from ..files import LoneSurrogateError, json_loads
 from .errors import ServingError
 
 
@@ -107,11 +108,13 @@ def read_examples(path: str, qa: bool, fmt: str = "auto") -> tuple[list[Example]
                 stats.blank += 1
                 continue
             try:
-                obj = json.loads(line)
+                obj = json_loads(line)
             except json.JSONDecodeError as exc:
                 raise ServingError(
                     f"{name}: line {lineno}: invalid JSON ({exc.msg} at column {exc.colno})"
                 ) from None
+            except LoneSurrogateError as exc:
+                raise ServingError(f"{name}: line {lineno}: {exc}") from None
             if not isinstance(obj, dict):
                 raise ServingError(f"{name}: line {lineno}: expected a JSON object, got {type(obj).__name__}")
             examples.append(_example_from_fields(obj, qa, name, lineno))

@@ -7,7 +7,7 @@ import sys
 import tempfile
 from typing import Any, Iterable, Optional, TextIO
 
-from ..files import json_dumps
+from ..files import json_dumps, remove_quietly, writing
 from .errors import ServingError
 from .inputs import read_examples
 from .metadata import QUESTION_ANSWERING, TOKEN_CLASSIFICATION
@@ -52,16 +52,18 @@ def predict_file(
         where = "stdout"
     else:
         directory = os.path.dirname(os.path.abspath(output_path))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(output_path)}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                written = _write_lines(out, results)
-            os.replace(tmp, output_path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with writing(output_path):
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{os.path.basename(output_path)}.", suffix=".tmp", dir=directory
+            )
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    written = _write_lines(out, results)
+                os.replace(tmp, output_path)
+            except BaseException:
+                remove_quietly(tmp)
+                raise
         where = output_path
     name = "<stdin>" if input_path == "-" else input_path
     summary = f"wrote {written} lines to {where} from {name}: {predictor.stats.summary(predictor.head)}"

@@ -17,8 +17,8 @@ import pytest
 from data_tools import build as build_module
 from data_tools.build import build_shards, demo_corpus
 from data_tools.indexed import IndexedDataset, IndexedDatasetWriter
-from data_tools.inspect import render_marked, verify_shards
-from data_tools.shards import IGNORE, ShardError, TaskShardWriter, open_task, read_manifest
+from data_tools.inspect import render_marked
+from data_tools.shards import IGNORE, ShardError, TaskShardWriter, open_task, read_manifest, verify
 from data_tools.text import split_sentences
 from ernie.errors import UsageError
 
@@ -385,7 +385,7 @@ def test_verify_catches_out_of_range_labels_with_a_consistent_manifest(vocab, tm
 
     write_manifest(str(out), {k: v for k, v in manifest.items() if k not in ("files", "format_version")})
     with pytest.raises(ShardError, match="value 7 is not a cap label"):
-        verify_shards(str(out))
+        verify(str(out))
 
 
 def test_failed_build_leaves_nothing_behind(vocab, tmp_path, monkeypatch):

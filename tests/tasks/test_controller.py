@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from data_tools.shards import ShardError, open_task
+from data_tools.shards import ShardError, open_task, read_manifest, write_manifest
 from ernie.engine import resolve_settings
 from ernie.errors import ConfigError
 from tasks import Stage, TaskContext, TaskController, VocabInfo, task_class
@@ -305,10 +305,9 @@ def test_missing_shards_are_refused_before_training(run_config, monkeypatch):
     with pytest.raises(ShardError, match="sentence_distance/ids.idx"):
         objective_of(load_pretrain_config(path))
     # A task the shards were never built for.
-    manifest_path = os.path.join(config["data"]["dir"], "manifest.json")
-    manifest = json.load(open(manifest_path))
-    del manifest["tasks"]["ir_relevance"]
-    json.dump(manifest, open(manifest_path, "w"))
+    manifest = read_manifest(config["data"]["dir"])
+    del manifest["tasks"]["ir_relevance"], manifest["tasks"]["sentence_distance"]
+    write_manifest(config["data"]["dir"], manifest)
     cfg = load_pretrain_config(path, ["tasks.ir_relevance.task_id=6"])
     cfg["stages"][0]["tasks"]["ir_relevance"] = 1
     with pytest.raises(ShardError, match="no shards for task 'ir_relevance'"):
