@@ -24,7 +24,7 @@ from . import __version__, lexicon
 from .indexed import token_dtype
 from .process import Chunk, ChunkResult, Processor, Settings
 from .shards import ALL_TASKS, TaskShardWriter, sha256_file, write_manifest
-from .sources import FORMATS, check_readable, detect_format, iter_chunks
+from .sources import FORMATS, check_readable, detect_format, iter_chunks, sentences_per_line
 
 log = logging.getLogger("data_tools")
 
@@ -54,6 +54,9 @@ LANGUAGE_TASKS = {
     ),
 }
 EXAMPLES_PER_REASON = 5
+# Auto-detected sentence-per-line files whose lines hold this many sentences or more are probably
+# paragraphs or documents per line: the build says so and names --format docs.
+DOUBTFUL_SENTENCES_PER_LINE = 1.5
 DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_corpus")
 
 
@@ -206,7 +209,8 @@ def build_shards(
     output = os.path.abspath(output)
     if os.path.exists(output) and not overwrite:
         raise UsageError(f"{output}: already exists (use --overwrite to replace it)")
-    formats = [detect_format(path, input_format) for path in inputs]
+    detected = [detect_format(path, input_format) for path in inputs]
+    formats = [fmt for fmt, _ in detected]
     ernie1 = [f == "ernie1" for f in formats]
     if any(ernie1) and not all(ernie1):
         raise UsageError("ERNIE 1.0 format files cannot be mixed with raw text inputs in one build")
@@ -222,7 +226,19 @@ def build_shards(
     )
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one core per worker, fork-safe
     _PROCESSOR = Processor(tokenizer, settings)
-    dtype = token_dtype(max(tokenizer.vocab.values()) + 1)
+    dtype = token_dtype(tokenizer.vocab_size)
+
+    for path, (fmt, why) in zip(inputs, detected):
+        log.info("format  %s: %s (%s)", path, fmt, why)
+        if fmt == "lines" and input_format == "auto":
+            per_line = sentences_per_line(path, lang)
+            if per_line >= DOUBTFUL_SENTENCES_PER_LINE:
+                log.warning(
+                    "%s: its lines hold %.1f sentences on average; if each line is a document (or a "
+                    "paragraph), pass --format docs, or the sentence tasks see one sentence per line",
+                    path,
+                    per_line,
+                )
 
     parent = os.path.dirname(output)
     tmp = os.path.join(parent, f".{os.path.basename(output)}.tmp-{os.getpid()}")
@@ -267,8 +283,13 @@ def build_shards(
                     "do_lower_case": do_lower_case,
                 },
                 "inputs": [
-                    {"file": os.path.abspath(p), "format": f, "bytes": os.path.getsize(p)}
-                    for p, f in zip(inputs, formats)
+                    {
+                        "file": os.path.abspath(p),
+                        "format": f,
+                        "format_reason": why,
+                        "bytes": os.path.getsize(p),
+                    }
+                    for p, (f, why) in zip(inputs, detected)
                 ]
                 + [{"file": os.path.abspath(p), "format": "ir", "bytes": os.path.getsize(p)} for p in ir],
                 "settings": {

@@ -28,6 +28,7 @@ from typing import BinaryIO, Callable, Iterator
 from ernie.errors import UsageError
 
 from .process import Chunk
+from .text import split_sentences
 
 FORMATS = ("auto", "lines", "docs", "jsonl", "ernie1")
 _ERNIE1_LINE = re.compile(rb"^[\d ]+;[\d ]+;[\d ]+;[-\d ]+;\s*\d+\s*$")
@@ -67,23 +68,46 @@ class InputFile:
         self._raw.close()
 
 
-def detect_format(path: str, requested: str) -> str:
+def detect_format(path: str, requested: str) -> tuple[str, str]:
+    """``(format, why)`` of an input file: ``requested`` unless it is ``auto`` (rules in the docstring)."""
     if requested != "auto":
-        return requested
+        return requested, f"--format {requested}"
     name = path.lower()
     if name.endswith(".gz"):
         name = name[:-3]
-    if name.endswith((".jsonl", ".json")):
-        return "jsonl"
+    for ending in (".jsonl", ".json"):
+        if name.endswith(ending):
+            return "jsonl", f"auto: the file name ends in {ending}"
     reader = InputFile(path)
     try:
         for raw in reader.lines():
             if raw.strip():
-                return "ernie1" if _ERNIE1_LINE.match(raw.strip()) else "lines"
-            break
+                if _ERNIE1_LINE.match(raw.strip()):
+                    return "ernie1", "auto: the first line is token_ids;sent_ids;pos_ids;seg_labels;label"
+                break
     finally:
         reader.close()
-    return "lines"
+    return "lines", "auto: plain text, a sentence per line"
+
+
+SAMPLE_LINES = 200  # lines looked at to judge whether a sentence-per-line reading is plausible
+
+
+def sentences_per_line(path: str, lang: str) -> float:
+    """Mean sentences per non-blank line over the first ``SAMPLE_LINES`` of a plain-text file: well
+    above 1 means the lines are paragraphs or documents, not sentences."""
+    reader = InputFile(path)
+    counts = []
+    try:
+        for raw in reader.lines():
+            text = raw.decode("utf-8", errors="replace").strip()
+            if text:
+                counts.append(len(split_sentences(text, lang)))
+                if len(counts) == SAMPLE_LINES:
+                    break
+    finally:
+        reader.close()
+    return sum(counts) / len(counts) if counts else 0.0
 
 
 def decoded_lines(reader: InputFile, skip: Skip) -> Iterator[tuple[int, str]]:
@@ -164,4 +188,12 @@ def check_readable(path: str) -> None:
         f.read(1)
 
 
-__all__ = ["FORMATS", "InputFile", "check_readable", "decoded_lines", "detect_format", "iter_chunks"]
+__all__ = [
+    "FORMATS",
+    "InputFile",
+    "check_readable",
+    "decoded_lines",
+    "detect_format",
+    "iter_chunks",
+    "sentences_per_line",
+]

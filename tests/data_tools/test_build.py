@@ -501,3 +501,28 @@ def test_every_command_has_help():
     for command in ("build", "inspect", "verify"):
         result = cli(command, "--help")
         assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_the_detected_format_and_its_reason_are_printed_and_a_doubtful_one_is_flagged(vocab, tmp_path):
+    paragraphs = tmp_path / "paragraphs.txt"  # a paragraph per line, read by default as a sentence per line
+    paragraphs.write_text(
+        "The river rose. However, the town stayed dry. People were relieved.\n"
+        "The rain came back. Because of that, the roads closed. Nobody travelled.\n" * 20,
+        encoding="utf-8",
+    )
+    jsonl = tmp_path / "docs.jsonl"
+    jsonl.write_text(json.dumps({"text": "One document. It has two sentences."}) + "\n", encoding="utf-8")
+    result = cli(
+        "build", "--lang", "en", "--input", str(paragraphs), str(jsonl), "--vocab", vocab["en"],
+        "--output", str(tmp_path / "out"), "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"format  {paragraphs}: lines (auto: plain text, a sentence per line)" in result.stderr
+    assert f"format  {jsonl}: jsonl (auto: the file name ends in .jsonl)" in result.stderr
+    # Three sentences per line: the likely mistake is named with the flag that fixes it.
+    assert re.search(
+        rf"{paragraphs}: its lines hold 3.0 sentences on average; if each line is a document", result.stderr
+    )
+    assert "--format docs" in result.stderr
+    manifest = read_manifest(str(tmp_path / "out"))
+    assert manifest["inputs"][0]["format_reason"] == "auto: plain text, a sentence per line"
