@@ -8,13 +8,14 @@ refuses such outputs before they get here (``evaluation.evaluate_splits``).
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections import defaultdict
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
+
+from .official_tokenize import word_tokenize
 
 
 # ---------------------------------------------------------------------------------------------- classification
@@ -148,11 +149,16 @@ def entity_prf(gold: Iterable[Sequence[str]], pred: Iterable[Sequence[str]]) -> 
 
 
 # ---------------------------------------------------------------------------------------------- MRC (CMRC2018/DRCD)
-# The official CMRC 2018 evaluation (also used by ERNIE for DRCD): answers are cut into Chinese
-# characters and non-Chinese words, these punctuation characters are removed, F1 is over the longest
-# common *contiguous* run of segments, EM compares the strings with the punctuation removed, and a
-# question takes its best score over the gold answers. (The list holds '……' as one string, which
-# never equals a single character, so '…' is kept: that is the official behaviour.)
+# CMRC 2018 and DRCD are scored as by the official CMRC 2018 evaluation (cmrc2018_evaluate.py, which ERNIE
+# also uses for DRCD; there is no SQuAD-style English scoring here):
+# - F1: both texts are lower-cased and cut into segments, each Chinese character (\u4e00-\u9fa5) alone and
+#   each other run of characters split by nltk.word_tokenize (official_tokenize.word_tokenize, the same
+#   without nltk or its data), with these punctuation characters removed first; F1 is over the longest
+#   common *contiguous* run of segments.
+# - EM: the lower-cased, stripped strings are equal once these punctuation characters are removed.
+# - A question takes its best score over its gold answers; an unanswered question scores 0.
+# (The list holds '……' as one string, which never equals a single character, so '…' is kept: that is the
+# official behaviour.)
 MRC_PUNCTUATION = frozenset(
     [
         "-",
@@ -179,40 +185,6 @@ MRC_PUNCTUATION = frozenset(
     + ["《", "》", "……", "·", "、", "「", "」", "（", "）", "－", "～", "『", "』"]
 )
 _CJK = re.compile("[\u4e00-\u9fa5]")
-# The official script word-tokenises non-Chinese runs with nltk.word_tokenize. With nltk installed we
-# use it (its punkt sentence split too when that data is installed; without it, preserve_line, which
-# is the same on answer-sized strings). Without nltk, a regex covers the common cases the same way:
-# numbers with separators stay whole, "n't" and 's-style clitics split off, any other punctuation
-# character is a token; it differs on "U.S."-style abbreviations and on units glued to numbers
-# (about 0.4% of the CMRC 2018 / DRCD dev answers segment differently).
-_WORD = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+?(?=n't\b)|n't\b|'(?:s|re|ve|ll|d|m)\b|[^\W_]+|\S", re.IGNORECASE)
-
-
-def regex_word_tokenize(text: str) -> list[str]:
-    return [token for chunk in text.split() for token in _WORD.findall(chunk)]
-
-
-@functools.lru_cache(maxsize=1)
-def _nltk_word_tokenize():
-    try:
-        import nltk
-    except ImportError:
-        return None
-    try:
-        nltk.data.find("tokenizers/punkt_tab/english/")
-        return nltk.word_tokenize
-    except LookupError:
-        return functools.partial(nltk.word_tokenize, preserve_line=True)
-
-
-def mrc_word_tokenizer() -> str:
-    """Which word tokenizer the MRC metrics use here (recorded with the scores)."""
-    return "nltk" if _nltk_word_tokenize() is not None else "regex"
-
-
-def word_tokenize(text: str) -> list[str]:
-    tokenize = _nltk_word_tokenize()
-    return tokenize(text) if tokenize is not None and text.strip() else regex_word_tokenize(text)
 
 
 def mixed_segmentation(text: str, remove_punctuation: bool = False) -> list[str]:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from ernie.finetune import metrics as M
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 scipy_stats = pytest.importorskip("scipy.stats")
@@ -107,25 +114,42 @@ def test_mrc_segmentation_follows_the_official_rules():
     assert M.mixed_segmentation("《红楼梦》，", remove_punctuation=True) == ["红", "楼", "梦"]
     # A removed character does not end an English word: 'ω-force' becomes one segment.
     assert M.mixed_segmentation("光荣和ω-force", remove_punctuation=True) == ["光", "荣", "和", "ωforce"]
-    # ASCII punctuation is not in the list: it stays, as separate tokens.
+    # ASCII punctuation is not in the list: it stays, as separate tokens (nltk.word_tokenize's rules,
+    # tested in test_official_tokenize.py).
     assert M.mixed_segmentation("5 km.") == ["5", "km", "."]
-    assert M.word_tokenize("don't stop, 3,000 cars") == ["do", "n't", "stop", ",", "3,000", "cars"]
-    # The fallback without nltk agrees on these.
-    assert M.regex_word_tokenize("don't stop, 3,000 cars") == ["do", "n't", "stop", ",", "3,000", "cars"]
-    assert M.regex_word_tokenize("paddle 2.0") == ["paddle", "2.0"]
-
-
-def test_mrc_words_are_nltks_where_the_regex_fallback_differs():
-    pytest.importorskip("nltk")  # requirements-dev installs it: the official script tokenises with it
-    assert M.mrc_word_tokenizer() == "nltk"
-    # Abbreviations and units glued to numbers stay whole in nltk's Treebank rules.
-    assert M.word_tokenize("u.s. army") == ["u.s.", "army"] and M.regex_word_tokenize("u.s. army") != [
-        "u.s.",
-        "army",
-    ]
-    assert M.word_tokenize("46,600m²") == ["46,600m²"]
+    assert M.mixed_segmentation("长46,600m²") == ["长", "46,600m²"]
     # So a prediction that drops the unit shares no segment with the gold answer: F1 0, as officially.
     assert M.mrc_f1(["46,600m²"], "46,600m") == 0.0
+
+
+def test_mrc_f1_splits_a_period_inside_an_english_run_as_the_official_script_does():
+    # nltk.word_tokenize splits the text into sentences first, so the period after 'beatles' is a
+    # segment of its own: [the, beatles, ., in] against [the, beatles] -> P 2/4, R 1, F1 2/3.
+    # (Without the sentence split, 'beatles.' would be one segment and F1 0.4.)
+    assert M.mixed_segmentation("The Beatles. In") == ["the", "beatles", ".", "in"]
+    assert M.mrc_f1(["The Beatles"], "The Beatles. In") == pytest.approx(2 / 3)
+    # An abbreviation of nltk's English model keeps its period: [u.s., army] against [u.s., army, 的].
+    assert M.mrc_f1(["U.S. Army"], "U.S. Army的") == pytest.approx(2 * 1 * (2 / 3) / (1 + 2 / 3))
+
+
+def test_mrc_metrics_need_neither_nltk_nor_its_data(tmp_path):
+    # Whatever is installed, the same segments: the metrics never import nltk, so nothing can be
+    # downloaded at run time either (NLTK_DATA points at an empty folder).
+    code = (
+        "import json, sys\n"
+        "from ernie.finetune import metrics as M\n"
+        "out = [M.mixed_segmentation('他说The Beatles. In 1962年'), M.mrc_f1(['The Beatles'], 'The Beatles. In')]\n"
+        "print(json.dumps([out, 'nltk' in sys.modules]))\n"
+    )
+    env = dict(os.environ, NLTK_DATA=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    (segments, f1), nltk_imported = json.loads(done.stdout)
+    assert segments == ["他", "说", "the", "beatles", ".", "in", "1962", "年"]
+    assert f1 == pytest.approx(2 / 3)
+    assert not nltk_imported
 
 
 def test_mrc_em_and_f1_hand_worked():
