@@ -302,14 +302,13 @@ def read_manifest(root: str) -> dict[str, Any]:
     return manifest
 
 
+_JSON_NAMES = {int: "a count", str: "a string", dict: "an object", list: "a list"}
+
+
 def _expect(path: str, value: Any, kind: type, key: str) -> Any:
-    """``value`` if it has type ``kind`` (ints and counts non-negative), else a ShardError naming ``key``."""
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise ShardError(
-            f"{path}: key '{key}' is {value!r}, expected {'a' if kind is not int else 'an'} {kind.__name__}"
-        )
-    if kind is int and value < 0:
-        raise ShardError(f"{path}: key '{key}' is {value}, expected a count (>= 0)")
+    """``value`` if it has type ``kind`` (an int must be a count: >= 0), else a ShardError naming ``key``."""
+    if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
+        raise ShardError(f"{path}: key '{key}' is {value!r}, expected {_JSON_NAMES[kind]}")
     return value
 
 
