@@ -20,7 +20,14 @@ from . import metrics as M
 from .benchmarks import CLASSIFICATION, MRC, NER, REGRESSION, BenchmarkSpec
 from .data import TextFeature, build_text_features, pad
 from .mrc import MrcFeature, best_answers, build_mrc_features
-from .ner import IGNORE, NerFeature, build_ner_features, decode_units, entities_with_text
+from .ner import (
+    IGNORE,
+    NerFeature,
+    build_ner_features,
+    decode_units,
+    entities_with_text,
+    official_scored_units,
+)
 from .readers import DataIssue, LabelSet, ReadResult
 
 
@@ -177,6 +184,15 @@ class NerAdapter(Adapter):
         if split.labelled:
             gold = [[names[i] for i in e.labels] for e in split.examples]
             metrics = M.entity_prf(gold, [p["labels"] for p in predictions])
+            # Beside ours (every unit), the official script's F1 over the first 254 word pieces, which
+            # published MSRA-NER numbers use.
+            kept = official_scored_units(split.examples, features)
+            official = M.entity_prf(
+                [[tags[u] for u in units] for tags, units in zip(gold, kept)],
+                [[p["labels"][u] for u in units] for p, units in zip(predictions, kept)],
+            )
+            metrics["f1_official_254"] = official["f1"]
+            metrics["gold_entities_official_254"] = official["gold_entities"]
             metrics["sentences"] = len(split.examples)
         return metrics, predictions
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from typing import Iterable, Optional, Sequence
+from typing import Hashable, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -85,13 +85,13 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     return pearson(_average_ranks(_finite(x, "predictions")), _average_ranks(_finite(y, "labels")))
 
 
-def mean_reciprocal_rank(qids: Sequence[str], scores: Sequence[float], labels: Sequence[int]) -> float:
-    """MRR as the official ERNIE scripts compute it for NLPCC-DBQA.
+def mean_reciprocal_rank(qids: Sequence[Hashable], scores: Sequence[float], labels: Sequence[int]) -> float:
+    """MRR as the official ERNIE scripts compute it for NLPCC-DBQA, questions told apart by ``qids``.
 
     Candidates of a question are ranked by score (ties keep file order); a question scores
     1/rank of its first correct candidate, 0 if it has none, and every question counts.
     """
-    groups: dict[str, list] = defaultdict(list)
+    groups: dict[Hashable, list] = defaultdict(list)
     for position, (qid, score, label) in enumerate(zip(qids, scores, labels)):
         groups[qid].append((-float(score), position, int(label)))
     if not groups:
@@ -103,6 +103,15 @@ def mean_reciprocal_rank(qids: Sequence[str], scores: Sequence[float], labels: S
                 total += 1.0 / rank
                 break
     return total / len(groups)
+
+
+def integer_qids(qids: Sequence[str]) -> Optional[list[int]]:
+    """The qids as the official DBQA reader reads them (``int()``: "01" and "1" are one question), or
+    None when one is not an integer (the official reader fails on such a file, so it has no score)."""
+    try:
+        return [int(qid) for qid in qids]
+    except (TypeError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------------------------------------- NER
@@ -270,4 +279,9 @@ def classification_metrics(
     elif kind == "mrr_f1":
         out["f1"] = binary_f1(preds, labels)
         out["mrr"] = mean_reciprocal_rank(qids, scores, labels)
+        # Beside ours, the official script's MRR, which groups questions by integer qid; its F1 reads no
+        # qid, so F1 needs no official variant.
+        official = integer_qids(qids)
+        if official is not None:
+            out["mrr_official"] = mean_reciprocal_rank(official, scores, labels)
     return out

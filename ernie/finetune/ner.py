@@ -17,6 +17,9 @@ import numpy as np
 from .readers import NerExample
 
 IGNORE = -100
+# The official MSRA-NER runs (max_seq_len 256) keep the first 254 word pieces of a sentence, [CLS] and [SEP]
+# taking the other two, and score only those.
+OFFICIAL_NER_PIECES = 254
 
 
 @dataclass
@@ -81,6 +84,27 @@ def decode_units(
         for unit, position in feature.unit_positions:
             predictions[feature.example_index][unit] = int(row[position].argmax())
     return predictions
+
+
+def official_scored_units(
+    examples: Sequence[NerExample], features: Sequence[NerFeature], pieces: int = OFFICIAL_NER_PIECES
+) -> list[list[int]]:
+    """Per example, the indices of the units the official ERNIE script scores.
+
+    Its reader drops a unit without a token (and its label), cuts the sentence after ``pieces`` word
+    pieces, and scores gold and predicted tags of what is left: an entity beyond the cut is neither
+    gold nor predicted, one across it is cut short in both. A unit counts while its first piece is kept.
+    """
+    kept: list[list[int]] = [[] for _ in examples]
+    used = [0] * len(examples)
+    for feature in features:  # an example's windows come in order
+        k = feature.example_index
+        ends = [position for _, position in feature.unit_positions[1:]] + [len(feature.input_ids) - 1]
+        for (unit, position), end in zip(feature.unit_positions, ends):
+            if used[k] < pieces:
+                kept[k].append(unit)
+            used[k] += end - position
+    return kept
 
 
 def entities_with_text(units: Sequence[str], tags: Sequence[str], joiner: str = "") -> list[dict]:

@@ -47,7 +47,7 @@ def format_table(results: dict) -> str:
     lines = [
         f"benchmark {results['benchmark']} ({results['suite']}), model {results['model_dir']}",
         f"best step {results.get('best_step')} of {results.get('steps', 0)} (by dev {results['selection_metric']})",
-        f"{'split':<22}{'metric':<14}{'value':>10}",
+        f"{'split':<22}{'metric':<16}{'value':>10}",
     ]
     for split in ("dev", "test"):
         for name, metrics in (results.get(f"{split}_splits") or {}).items():
@@ -56,7 +56,7 @@ def format_table(results: dict) -> str:
             label = split if name == split else f"{split} {name}"
             for key, value in metrics.items():
                 if isinstance(value, float):
-                    lines.append(f"{label:<22}{key:<14}{100 * value:>10.2f}")
+                    lines.append(f"{label:<22}{key:<16}{100 * value:>10.2f}")
     for path in results.get("predictions", {}).values():
         lines.append(f"predictions: {path}")
     return "\n".join(lines)
