@@ -11,7 +11,9 @@ of PaddleNLP-named tensors), plus the tokenizer files. Loading matches keys exac
   fine-tuning) are reported, not errors.
 
 Official PaddlePaddle/ERNIE checkpoints (static ``params/`` directories, dygraph ``saved_weights.pdparams``)
-load too: their names are converted on the way in (``ernie.official_format``).
+and HF transformers folders (``model.safetensors`` or ``pytorch_model.bin`` with transformers' names) load
+too: their names are converted on the way in (``ernie.official_format``, ``ernie.hf_format``). A
+``model.safetensors`` with our names (PaddleNLP's safe serialization) is read as it is.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from typing import Optional
 import numpy as np
 
 from .errors import CheckpointError, shorten
+from .hf_format import HF_SAFETENSORS_NAME, HF_TORCH_NAME, hf_to_ours, is_hf_naming
 from .official_format import (
     TASK_EMBEDDING_KEY,
     convert_official_state_dict,
     official_naming_style,
     read_official_params_dir,
 )
+from .weight_files import read_safetensors, read_safetensors_header, read_torch_bin
 
 logger = logging.getLogger("ernie")
 
@@ -37,6 +41,7 @@ WEIGHTS_NAME = "model_state.pdparams"
 OFFICIAL_DYGRAPH_WEIGHTS_NAME = "saved_weights.pdparams"
 ENCODER_ROOTS = ("embeddings", "encoder", "pooler")
 BASE_PREFIX = "ernie."
+HF_STYLE = "HF transformers"
 
 # PaddleNLP saves the tied MLM decoder twice more under these names.
 _TIED_ALIASES = {
@@ -94,13 +99,29 @@ def resolve_weights_file(path: str) -> str:
     for candidate in (os.path.join(path, "params"), path):
         if os.path.isfile(os.path.join(candidate, "word_embedding")):
             return candidate  # official static params directory
-    if os.path.isfile(os.path.join(path, WEIGHTS_NAME + ".index.json")):
-        raise CheckpointError(
-            f"{path}: sharded checkpoints (model_state.pdparams.index.json) are not supported"
-        )
+    for name in (HF_SAFETENSORS_NAME, HF_TORCH_NAME):
+        candidate = os.path.join(path, name)
+        if os.path.isfile(candidate):
+            return candidate
+    for name in (WEIGHTS_NAME, HF_SAFETENSORS_NAME, HF_TORCH_NAME):
+        if os.path.isfile(os.path.join(path, name + ".index.json")):
+            raise CheckpointError(f"{path}: sharded checkpoints ({name}.index.json) are not supported")
     raise CheckpointError(
-        f"{path}: no {WEIGHTS_NAME}, {OFFICIAL_DYGRAPH_WEIGHTS_NAME} or official params/ directory"
+        f"{path}: no {WEIGHTS_NAME}, {OFFICIAL_DYGRAPH_WEIGHTS_NAME}, official params/ directory, "
+        f"{HF_SAFETENSORS_NAME} or {HF_TORCH_NAME}"
     )
+
+
+def is_hf_checkpoint(path: str) -> bool:
+    """Whether the weights ``from_pretrained(path)`` reads are HF transformers': ``pytorch_model.bin``, or
+    ``model.safetensors`` with transformers' names (PaddleNLP also writes model.safetensors, in our names)."""
+    try:
+        weights = resolve_weights_file(path)
+    except CheckpointError:
+        return False
+    if weights.endswith(HF_TORCH_NAME):
+        return True
+    return weights.endswith(".safetensors") and is_hf_naming(read_safetensors_header(weights))
 
 
 def read_raw_weights(path: str) -> tuple[dict[str, np.ndarray], str]:
@@ -110,6 +131,10 @@ def read_raw_weights(path: str) -> tuple[dict[str, np.ndarray], str]:
     weights = resolve_weights_file(path)
     if os.path.isdir(weights):
         raw = read_official_params_dir(weights)
+    elif weights.endswith(".safetensors"):
+        raw = read_safetensors(weights)
+    elif weights.endswith(HF_TORCH_NAME):
+        raw = read_torch_bin(weights)
     else:
         try:
             raw = paddle.load(weights, return_numpy=True)
@@ -122,14 +147,27 @@ def read_raw_weights(path: str) -> tuple[dict[str, np.ndarray], str]:
     return {k: np.asarray(v) for k, v in raw.items() if not isinstance(v, (dict, str, int, float))}, weights
 
 
+def to_our_names(raw: dict[str, np.ndarray], weights: str) -> tuple[dict, Optional[str], list[str]]:
+    """``raw`` in our (PaddleNLP) names: ``(state, converted_from, skipped)``; ``converted_from`` is None
+    when the names already are ours."""
+    style = official_naming_style(raw)
+    convert = convert_official_state_dict
+    if style is None and is_hf_naming(raw):
+        style, convert = HF_STYLE, hf_to_ours
+    if style is None:
+        return raw, None, []
+    try:
+        converted, skipped = convert(raw)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{weights}: {exc}") from None
+    return converted, style, skipped
+
+
 def read_state_dict(path: str) -> tuple[dict[str, np.ndarray], str, Optional[str]]:
     """Read weights as numpy arrays, in our (PaddleNLP) names: ``(state, file, converted_from)``."""
     raw, weights = read_raw_weights(path)
-    style = official_naming_style(raw)
-    if style is None:
-        return raw, weights, None
-    converted, _skipped = convert_official_state_dict(raw)
-    return converted, weights, style
+    state, style, _skipped = to_our_names(raw, weights)
+    return state, weights, style
 
 
 def save_weights(model, directory: str) -> str:
@@ -195,16 +233,30 @@ def adapt_state_dict(
 
 def load_weights_into(model, path: str, strict: bool = True, verbose: bool = True) -> LoadReport:
     """Load the checkpoint at ``path`` into ``model`` (see the module docstring for the rules)."""
+    state, source, converted_from = read_state_dict(path)
+    return load_state_into(model, state, source, converted_from, strict=strict, verbose=verbose)
+
+
+def load_state_into(
+    model,
+    state: dict[str, np.ndarray],
+    source: str,
+    converted_from: Optional[str] = None,
+    strict: bool = True,
+    verbose: bool = True,
+) -> LoadReport:
+    """Load ``state`` (our names, read from ``source``) into ``model`` by the rules of ``load_weights_into``."""
     import paddle
 
-    state, source, converted_from = read_state_dict(path)
+    state = dict(state)
     # As tools/convert_checkpoint.py does: the released configs have no use_task_id, so the official
-    # fine-tuning ran without the task embedding that the released weights carry.
-    task_embedding_dropped = (
-        bool(converted_from)
-        and not model.config.use_task_id
-        and state.pop(TASK_EMBEDDING_KEY, None) is not None
-    )
+    # fine-tuning ran without the task embedding that the released weights carry (transformers, too,
+    # builds no task embedding unless use_task_id).
+    task_keys = [k for k in (TASK_EMBEDDING_KEY, BASE_PREFIX + TASK_EMBEDDING_KEY) if k in state]
+    task_embedding_dropped = bool(converted_from) and not model.config.use_task_id and bool(task_keys)
+    if task_embedding_dropped:
+        for key in task_keys:
+            state.pop(key)
     usable, report = adapt_state_dict(model, state, source=source)
     if task_embedding_dropped:
         report.dropped_keys.append("task_embedding (use_task_id is off in the config)")

@@ -247,19 +247,23 @@ class ErnieConfig:
 
     @classmethod
     def from_json_file(cls, path: str) -> ErnieConfig:
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such config file") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
+        data = _read_json(path)
         official = True if os.path.basename(path) == OFFICIAL_CONFIG_NAME else None
         return cls.from_dict(data, source=path, official=official)
 
     @classmethod
     def from_pretrained(cls, path: str, **overrides: Any) -> ErnieConfig:
-        """Read ``config.json``, ``model_config.json`` or ``ernie_config.json`` from a directory (or a file)."""
+        """Read ``config.json``, ``model_config.json`` or ``ernie_config.json`` from a directory (or a file).
+
+        The ``config.json`` of an HF transformers folder (told by its weights, ``is_hf_checkpoint``) is
+        read with transformers' defaults and key meanings (``ernie.hf_format``)."""
+        from .checkpoint import is_hf_checkpoint
+        from .hf_format import config_from_hf
+
+        if os.path.isfile(os.path.join(path, CONFIG_NAME)) and is_hf_checkpoint(path):
+            path = os.path.join(path, CONFIG_NAME)
+            config = cls.from_dict(config_from_hf(_read_json(path), path), source=path, official=False)
+            return config.replace(**overrides) if overrides else config
         if os.path.isdir(path):
             for name in (CONFIG_NAME, LEGACY_CONFIG_NAME, OFFICIAL_CONFIG_NAME):
                 candidate = os.path.join(path, name)
@@ -274,6 +278,16 @@ class ErnieConfig:
         return config.replace(**overrides) if overrides else config
 
     save_pretrained = save
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
 
 
 def _looks_official(data: dict[str, Any]) -> bool:

@@ -1,18 +1,67 @@
-"""Converting an official ERNIE checkpoint into a checkpoint folder in our (PaddleNLP) layout."""
+"""Converting checkpoints: official ERNIE or HF transformers into our (PaddleNLP) layout, ours into HF's.
+
+Each writes a new folder under a temporary name beside the output and renames it when complete, with
+the tokenizer files found beside the weights (official ``vocab.txt``, transformers' tokenizer files).
+"""
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Optional
+import shutil
+import tempfile
+from typing import Callable, Optional
 
-from .checkpoint import BASE_PREFIX, WEIGHTS_NAME, is_encoder_key, read_raw_weights
+from .checkpoint import (
+    BASE_PREFIX,
+    HF_STYLE,
+    WEIGHTS_NAME,
+    is_encoder_key,
+    is_hf_checkpoint,
+    load_state_into,
+    read_raw_weights,
+    read_state_dict,
+    to_our_names,
+)
 from .errors import CheckpointError
+from .files import atomic_write_text
+from .hf_format import (
+    ARCHITECTURES_TO_HF,
+    HF_SAFETENSORS_NAME,
+    HF_TOKENIZER_JSON,
+    config_to_hf,
+    ours_to_hf,
+    tokenizer_config_to_hf,
+    tokenizer_settings_from_hf,
+    vocab_from_tokenizer_json,
+)
 from .official_format import (
     HEAD_ARCHITECTURES,
     TASK_EMBEDDING_KEY,
     convert_official_state_dict,
     official_naming_style,
 )
+from .weight_files import write_safetensors
+
+VOCAB_NAME = "vocab.txt"
+
+
+def _write_new_folder(output: str, write: Callable[[str], None]) -> None:
+    """Run ``write(folder)`` on a temporary folder beside ``output``, then rename it to ``output``, which
+    must not exist; nothing is left behind when ``write`` fails."""
+    if os.path.exists(output):
+        raise CheckpointError(f"{output}: exists; choose a new output directory")
+    parent = os.path.dirname(os.path.abspath(output)) or "."
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".convert-", dir=parent)
+    try:
+        write(tmp)
+        if os.path.exists(output):
+            raise CheckpointError(f"{output}: exists; choose a new output directory")
+        os.replace(tmp, output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def convert_official_checkpoint(
@@ -36,9 +85,6 @@ def convert_official_checkpoint(
     dygraph demos call every head ``classifier``, so a dygraph QA or tagging checkpoint needs
     ``qa`` or ``token``.
     """
-    import shutil
-    import tempfile
-
     import paddle
 
     from .config import ErnieConfig
@@ -55,17 +101,16 @@ def convert_official_checkpoint(
     except CheckpointError as exc:
         raise CheckpointError(f"{weights}: {exc}") from None
 
+    # The released folders hold params/ with ernie_config.json and vocab.txt beside it.
+    search = [source if os.path.isdir(source) else os.path.dirname(source)]
+    search.append(os.path.dirname(os.path.abspath(search[0])))
     if config_path is None:
-        search = [source if os.path.isdir(source) else os.path.dirname(source)]
-        search.append(os.path.dirname(os.path.abspath(search[0])))
-        for folder in search:
-            candidate = os.path.join(folder, "ernie_config.json")
-            if os.path.isfile(candidate):
-                config_path = candidate
-                break
-        else:
+        config_path = _find_file(search, "ernie_config.json")
+        if config_path is None:
             raise CheckpointError(f"{source}: no ernie_config.json beside the weights; pass --config")
     config = ErnieConfig.from_json_file(config_path)
+    if vocab_file is None:
+        vocab_file = _find_file([*search, os.path.dirname(os.path.abspath(config_path))], VOCAB_NAME)
 
     has_task = TASK_EMBEDDING_KEY in state
     if head != "auto" and head not in HEAD_ARCHITECTURES:
@@ -126,23 +171,16 @@ def convert_official_checkpoint(
             f"{config_path}: key 'num_hidden_layers' is {config.num_hidden_layers}, the weights have {len(layers)} layers"
         )
 
-    parent = os.path.dirname(os.path.abspath(output)) or "."
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".convert-", dir=parent)
-    try:
-        config.replace(architectures=[architecture]).save(os.path.join(tmp, "config.json"))
-        paddle.save({k: paddle.to_tensor(v) for k, v in saved.items()}, os.path.join(tmp, WEIGHTS_NAME))
+    def write(folder: str) -> None:
+        config.replace(architectures=[architecture]).save(os.path.join(folder, "config.json"))
+        paddle.save({k: paddle.to_tensor(v) for k, v in saved.items()}, os.path.join(folder, WEIGHTS_NAME))
         if vocab_file:
             tokenizer = ErnieTokenizer(
                 vocab_file, do_lower_case=do_lower_case, model_max_length=config.max_position_embeddings
             )
-            tokenizer.save_pretrained(tmp)
-        if os.path.exists(output):
-            raise CheckpointError(f"{output}: exists; choose a new output directory")
-        os.replace(tmp, output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            tokenizer.save_pretrained(folder)
+
+    _write_new_folder(output, write)
     return {
         "source": weights,
         "style": style,
@@ -151,4 +189,139 @@ def convert_official_checkpoint(
         "tensors": len(saved),
         "skipped": skipped,
         "use_task_id": config.use_task_id,
+        "vocab": vocab_file,
+    }
+
+
+def _find_file(folders: list[str], name: str) -> Optional[str]:
+    for folder in folders:
+        candidate = os.path.join(folder, name)
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- HF in
+def _hf_architecture(config, hf_keys) -> str:
+    """Our model class for an HF folder: told by its head weights, token vs sequence by its config."""
+    keys = set(hf_keys)
+    if "qa_outputs.weight" in keys:
+        return "ErnieForQuestionAnswering"
+    if "classifier.weight" in keys:
+        named = (config.extra.get("architectures") or [None])[0]
+        return named if named == "ErnieForTokenClassification" else "ErnieForSequenceClassification"
+    if any(key.startswith("cls.predictions.") for key in keys):
+        return "ErnieForPretraining"
+    return "ErnieModel"
+
+
+def convert_hf_checkpoint(source: str, output: str) -> dict:
+    """Write an HF transformers ERNIE folder (``config.json`` + ``model.safetensors`` or
+    ``pytorch_model.bin``) as a checkpoint folder in our layout, with its tokenizer. Returns a summary."""
+    from . import modeling
+    from .config import ErnieConfig
+    from .tokenizer import ErnieTokenizer
+
+    if not is_hf_checkpoint(source):
+        raise CheckpointError(
+            f"{source}: not an HF transformers ERNIE folder (config.json with {HF_SAFETENSORS_NAME} "
+            "in transformers' names, or pytorch_model.bin)"
+        )
+    config = ErnieConfig.from_pretrained(source)
+    raw, weights = read_raw_weights(source)
+    state, _, skipped = to_our_names(raw, weights)
+    architecture = _hf_architecture(config, raw)
+    model = getattr(modeling, architecture)(config)
+    report = load_state_into(model, state, weights, converted_from=HF_STYLE, verbose=False)
+    skipped += report.dropped_keys
+    if report.new_head_keys:  # the head is chosen by the weights, so never; but never save a random head
+        raise CheckpointError(f"{weights}: no {', '.join(report.new_head_keys)} for {architecture}")
+
+    vocab = os.path.join(source, VOCAB_NAME)
+    tokenizer_json = os.path.join(source, HF_TOKENIZER_JSON)
+
+    def write(folder: str) -> None:
+        model.save_pretrained(folder)
+        vocab_file = vocab
+        if not os.path.isfile(vocab_file) and os.path.isfile(tokenizer_json):
+            vocab_file = os.path.join(folder, VOCAB_NAME)
+            atomic_write_text(vocab_file, "\n".join(vocab_from_tokenizer_json(tokenizer_json)) + "\n")
+        if os.path.isfile(vocab_file):
+            settings = tokenizer_settings_from_hf(source)
+            settings["model_max_length"] = min(
+                settings.get("model_max_length", config.max_position_embeddings),
+                config.max_position_embeddings,
+            )
+            ErnieTokenizer(vocab_file, **settings).save_pretrained(folder)
+
+    _write_new_folder(output, write)
+    has_tokenizer = os.path.isfile(os.path.join(output, VOCAB_NAME))
+    return {
+        "source": weights,
+        "style": HF_STYLE,
+        "output": output,
+        "architecture": architecture,
+        "tensors": len(report.loaded),
+        "skipped": skipped,
+        "use_task_id": config.use_task_id,
+        "tokenizer": has_tokenizer,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- HF out
+def _our_architecture(config, state) -> str:
+    """Our model class for a checkpoint: its config's ``architectures``, else told by its head weights."""
+    named = (config.extra.get("architectures") or [None])[0]
+    if named in ARCHITECTURES_TO_HF:
+        return named
+    if any(key.startswith("cls.predictions.") for key in state):
+        return "ErnieForPretraining"
+    return "ErnieForSequenceClassification" if "classifier.weight" in state else "ErnieModel"
+
+
+def export_hf_checkpoint(source: str, output: str) -> dict:
+    """Write a checkpoint that ``from_pretrained`` reads (ours, PaddleNLP's, official) as an HF transformers
+    folder: ``model.safetensors``, ``config.json`` and BERT tokenizer files. Returns a summary."""
+    from . import modeling
+    from .config import ErnieConfig
+    from .tokenizer import ErnieTokenizer
+
+    config = ErnieConfig.from_pretrained(source)
+    state, weights, converted_from = read_state_dict(source)
+    architecture = _our_architecture(config, state)
+    model = getattr(modeling, architecture)(config)
+    report = load_state_into(model, state, weights, converted_from=converted_from, verbose=False)
+    if report.new_head_keys:
+        raise CheckpointError(
+            f"{weights}: no {', '.join(report.new_head_keys)} for the {architecture} its config.json names"
+        )
+    hf_state, skipped = ours_to_hf({k: v.numpy() for k, v in model.state_dict().items()}, architecture)
+    skipped += report.dropped_keys
+    hf_config = config_to_hf(config.to_dict(), architecture)
+    tokenizer = (
+        ErnieTokenizer.from_pretrained(source) if os.path.isfile(os.path.join(source, VOCAB_NAME)) else None
+    )
+
+    def write(folder: str) -> None:
+        write_safetensors(hf_state, os.path.join(folder, HF_SAFETENSORS_NAME))
+        atomic_write_text(os.path.join(folder, "config.json"), json.dumps(hf_config, indent=2) + "\n")
+        if tokenizer is not None:
+            tokenizer.save_pretrained(folder)  # vocab.txt and special_tokens_map.json as BERT's
+            hf_tokenizer = tokenizer_config_to_hf(
+                tokenizer.do_lower_case, tokenizer.special_tokens, tokenizer.model_max_length
+            )
+            atomic_write_text(
+                os.path.join(folder, "tokenizer_config.json"), json.dumps(hf_tokenizer, indent=2) + "\n"
+            )
+
+    _write_new_folder(output, write)
+    return {
+        "source": weights,
+        "output": output,
+        "format": "HF transformers",
+        "architecture": hf_config["architectures"][0],
+        "tensors": len(hf_state),
+        "skipped": skipped,
+        "use_task_id": config.use_task_id,
+        "tokenizer": tokenizer is not None,
     }

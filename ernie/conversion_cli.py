@@ -1,4 +1,5 @@
-"""``ernie-convert`` / ``python tools/convert_checkpoint.py``: an official ERNIE checkpoint into our layout."""
+"""``ernie-convert`` / ``python tools/convert_checkpoint.py``: official ERNIE or HF transformers checkpoints
+into our layout, and ours into an HF transformers folder (``--to hf``)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,28 @@ import json
 from typing import Optional
 
 from .cli import run_cli, setup_logging
+from .errors import UsageError
 
 USAGE = """\
-Convert an official PaddlePaddle/ERNIE checkpoint into a checkpoint folder in our (PaddleNLP) layout,
-loadable by from_pretrained, tools/finetune.py and PaddleNLP.
+Convert an official PaddlePaddle/ERNIE checkpoint or an HF transformers ERNIE folder into a checkpoint
+folder in our (PaddleNLP) layout, loadable by from_pretrained, tools/finetune.py and PaddleNLP; or, with
+--to hf, one of ours into an HF transformers folder that transformers' from_pretrained loads.
 
 examples:
   python tools/convert_checkpoint.py --input ERNIE_Base_en_stable-2.0.0/params \\
-      --config ERNIE_Base_en_stable-2.0.0/ernie_config.json --vocab ERNIE_Base_en_stable-2.0.0/vocab.txt \\
       --output checkpoints/ernie-2.0-base-en
   python tools/convert_checkpoint.py --input saved_weights.pdparams --head qa --output checkpoints/cmrc
+  python tools/convert_checkpoint.py --input hf/ernie-2.0-base-en --output checkpoints/ernie-2.0-base-en
+  python tools/convert_checkpoint.py --input checkpoints/sst2/best --to hf --output hf/ernie-sst2
 
-Reads static params/ directories (one file per parameter) and dygraph saved_weights.pdparams.
+Reads static params/ directories (one file per parameter), dygraph saved_weights.pdparams, and HF
+folders (config.json with model.safetensors, or pytorch_model.bin when torch is installed). The
+ernie_config.json and vocab.txt beside official weights, and an HF folder's tokenizer files, are carried.
 Bad input: one line on stderr, exit status 2.
 """
+
+# Options that only mean something for official checkpoints (flag -> argparse default).
+OFFICIAL_ONLY = {"config": None, "vocab": None, "use_task_id": "auto", "cased": False, "head": "auto"}
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -28,11 +37,22 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
         prog="ernie-convert", description=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--input", required=True, help="official params/ dir, saved_weights.pdparams, or a folder holding one"
+        "--input",
+        required=True,
+        help="official params/ dir, saved_weights.pdparams, a folder holding one, an HF folder, "
+        "or (--to hf) a checkpoint folder",
     )
     parser.add_argument("--output", required=True, help="new checkpoint directory")
+    parser.add_argument(
+        "--to",
+        choices=["paddle", "hf"],
+        default="paddle",
+        help="paddle: our (PaddleNLP) layout (default); hf: an HF transformers folder",
+    )
     parser.add_argument("--config", help="official ernie_config.json (default: found beside the weights)")
-    parser.add_argument("--vocab", help="vocab.txt to save with the checkpoint (token or token<TAB>id lines)")
+    parser.add_argument(
+        "--vocab", help="vocab.txt to save with an official checkpoint (default: found beside the weights)"
+    )
     parser.add_argument(
         "--use_task_id",
         choices=["auto", "yes", "no"],
@@ -52,8 +72,16 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 def _main() -> int:
     args = parse_args()
     setup_logging()
-    from .conversion import convert_official_checkpoint
+    from .checkpoint import is_hf_checkpoint
+    from .conversion import convert_hf_checkpoint, convert_official_checkpoint, export_hf_checkpoint
 
+    if args.to == "hf" or is_hf_checkpoint(args.input):
+        for flag, default in OFFICIAL_ONLY.items():
+            if getattr(args, flag) != default:
+                raise UsageError(f"--{flag} applies to official ERNIE checkpoints only")
+        convert = export_hf_checkpoint if args.to == "hf" else convert_hf_checkpoint
+        print(json.dumps(convert(args.input, args.output), ensure_ascii=False))
+        return 0
     summary = convert_official_checkpoint(
         args.input,
         args.output,

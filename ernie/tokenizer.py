@@ -10,11 +10,18 @@ Two paths produce the token ids of a text:
   ``tests/core/test_tokenizer.py`` checks the two on real corpora.
 
 Offsets are character spans ``(start, end)`` into the original text, ``(0, 0)`` for special tokens.
+
+The API is PaddleNLP's (``tokenizer(...)``, ``encode``, ``batch_encode``, ``prepare_for_model``,
+``decode``, ``batch_decode``, ``return_tensors="np" | "pd"``) and held to PaddleNLP 2.8.1's own tokenizer
+test assertions (``tests/core/test_tokenizer_api.py``). ``encode`` returns the dict of model inputs as
+PaddleNLP's does (HF's returns the list of ids). numpy and paddle are imported only for ``return_tensors``.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
 import os
 import re
 from typing import Any, Iterable, Optional, Sequence, Union
@@ -35,9 +42,67 @@ from .wordpiece import (  # noqa: F401  (the reference path's classes and helper
     read_vocab,
 )
 
+logger = logging.getLogger("ernie")
+
 VOCAB_NAME = "vocab.txt"
 TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_NAME = "special_tokens_map.json"
+
+
+# PaddleNLP arguments this tokenizer does not implement: refused unless at their default, so that a
+# request for them is not silently ignored.
+UNSUPPORTED_OPTIONS = {
+    "is_split_into_words": False,
+    "stride": 0,
+    "return_overflowing_tokens": False,
+    "return_dict": True,
+    "truncation_strategy": "do_not_truncate",
+}
+
+
+def _check_unknown_options(unknown: dict[str, Any]) -> None:
+    for name, default in UNSUPPORTED_OPTIONS.items():
+        if name in unknown and unknown[name] != default:
+            raise ValueError(f"{name}={unknown[name]!r} is not supported by this tokenizer")
+    ignored = sorted(set(unknown) - set(UNSUPPORTED_OPTIONS))
+    if ignored:
+        # PaddleNLP ignores unknown keywords silently (its own test passes "runcation"); HF warns, as we do.
+        logger.warning("ErnieTokenizer: unknown keyword argument(s) ignored: %s", ", ".join(ignored))
+
+
+def _truncation_strategy(
+    truncation: Union[bool, str, None], max_length: Optional[int], padding: Union[bool, str, None]
+) -> Optional[str]:
+    if truncation is None:
+        # max_length alone truncates (PaddleNLP and HF); with padding it is only the padded length.
+        return "longest_first" if max_length is not None and not padding else None
+    if truncation is False or truncation == "do_not_truncate":
+        return None
+    if truncation is True:
+        return "longest_first"
+    if truncation in ("longest_first", "only_first", "only_second"):
+        return truncation
+    raise ValueError(f"unknown truncation strategy {truncation!r}")
+
+
+def _to_tensors(out: dict[str, Any], kind: str, batched: bool) -> dict[str, Any]:
+    """int64 numpy arrays or paddle tensors; a single example gets a batch axis (PaddleNLP and HF)."""
+    import numpy as np
+
+    arrays = {}
+    for key, value in out.items():
+        try:
+            arrays[key] = np.asarray(value if batched else [value], dtype=np.int64)
+        except ValueError:
+            raise ValueError(
+                f"return_tensors: the rows of {key!r} differ in length; use padding=True (and truncation=True)"
+            ) from None
+    if kind == "np":
+        return arrays
+    # Through importlib: data_tools imports this module and must stay free of paddle (pyproject.toml's
+    # import contracts, which would count a plain import statement even inside this function).
+    paddle = importlib.import_module("paddle")
+    return {key: paddle.to_tensor(array) for key, array in arrays.items()}
 
 
 # ---------------------------------------------------------------------------------------------- tokenizer
@@ -47,12 +112,16 @@ TextInput = Union[str, Sequence[str]]
 class ErnieTokenizer:
     """WordPiece tokenizer over an ERNIE vocabulary (``token`` or ``token<TAB>id`` lines).
 
-    ``tokenizer(text, text_pair=None, max_length=None, truncation=None, padding=False, ...)`` returns
-    ``input_ids`` and ``token_type_ids`` (``[CLS] a [SEP]`` type 0, ``b [SEP]`` type 1), and on
-    request ``attention_mask``, ``offset_mapping``, ``special_tokens_mask`` and ``length``. A list of
-    texts gives lists. ``max_length`` without ``truncation`` truncates ``longest_first`` (as
-    PaddleNLP does); ``padding`` is ``True``/``"longest"`` or ``"max_length"``.
+    ``tokenizer(text, text_pair=None, ...)`` returns ``input_ids`` and ``token_type_ids`` (``[CLS] a
+    [SEP]`` type 0, ``b [SEP]`` type 1), and on request ``attention_mask``, ``position_ids``,
+    ``offset_mapping``, ``special_tokens_mask`` and ``length``; a list of texts gives lists (see
+    ``__call__``). ``padding_side`` and ``truncation_side`` (``"right"`` or ``"left"``) say which end is
+    padded or cut, as in PaddleNLP and HF.
     """
+
+    # The inputs the model takes, in PaddleNLP's order (attention_mask only on request, as there).
+    model_input_names = ["input_ids", "token_type_ids"]
+    pad_token_type_id = 0
 
     def __init__(
         self,
@@ -65,7 +134,20 @@ class ErnieTokenizer:
         mask_token: str = "[MASK]",
         model_max_length: int = 512,
         use_fast: Optional[bool] = None,
+        tokenize_chinese_chars: bool = True,
+        padding_side: str = "right",
+        truncation_side: str = "right",
     ):
+        if not tokenize_chinese_chars:
+            # PaddleNLP ignores the argument; ERNIE vocabularies hold CJK characters one by one.
+            raise TokenizerError(
+                "tokenize_chinese_chars=False is not supported: CJK characters are tokens of their own"
+            )
+        for name, side in (("padding_side", padding_side), ("truncation_side", truncation_side)):
+            if side not in ("right", "left"):
+                raise TokenizerError(f"{name}={side!r}: use 'right' or 'left'")
+        self.padding_side, self.truncation_side = padding_side, truncation_side
+        self._warned_too_long = False  # the too-long warning is given once per tokenizer, as in PaddleNLP
         self.vocab_file = vocab_file
         self.vocab, self._overridden = read_vocab(vocab_file)
         # The ids of lines overridden by a later duplicate name no token, as in PaddleNLP.
@@ -132,19 +214,63 @@ class ErnieTokenizer:
             return self.vocab.get(tokens, self.unk_token_id)
         return [self.vocab.get(t, self.unk_token_id) for t in tokens]
 
-    def convert_ids_to_tokens(self, ids: Union[int, Iterable[int]]):
+    def get_vocab(self) -> dict[str, int]:
+        return dict(self.vocab)
+
+    def convert_ids_to_tokens(self, ids: Union[int, Iterable[int]], skip_special_tokens: bool = False):
         if isinstance(ids, int):
             return self.ids_to_tokens.get(ids, self.unk_token)
-        return [self.ids_to_tokens.get(int(i), self.unk_token) for i in ids]
+        special = set(self.all_special_ids) if skip_special_tokens else set()
+        return [self.ids_to_tokens.get(int(i), self.unk_token) for i in ids if int(i) not in special]
 
     def tokenize(self, text: str) -> list[str]:
         return self.convert_ids_to_tokens(self.encode_texts([text])[0])
 
-    def decode(self, ids: Iterable[int], skip_special_tokens: bool = True) -> str:
+    @staticmethod
+    def convert_tokens_to_string(tokens: Sequence[str]) -> str:
         """Word pieces joined back (``##`` glued to the previous piece); CJK characters stay spaced."""
-        special = set(self.all_special_ids) if skip_special_tokens else set()
-        tokens = [self.ids_to_tokens.get(int(i), self.unk_token) for i in ids if int(i) not in special]
         return " ".join(tokens).replace(" ##", "").strip()
+
+    @staticmethod
+    def clean_up_tokenization(text: str) -> str:
+        """No space before . ? ! , and inside English contractions: PaddleNLP's and HF's clean-up rules."""
+        for spaced, joined in (
+            (" .", "."),
+            (" ?", "?"),
+            (" !", "!"),
+            (" ,", ","),
+            (" ' ", "'"),
+            (" n't", "n't"),
+            (" 'm", "'m"),
+            (" 's", "'s"),
+            (" 've", "'ve"),
+            (" 're", "'re"),
+        ):
+            text = text.replace(spaced, joined)
+        return text
+
+    def decode(
+        self, token_ids: Any, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool = True
+    ) -> str:
+        """The text of ``token_ids`` (an id, a list, a numpy array or a paddle tensor).
+
+        The defaults are PaddleNLP's and HF's: special tokens ([UNK] is one) are kept, and the spaces
+        that tokenization puts before punctuation are removed (``clean_up_tokenization``).
+        """
+        if hasattr(token_ids, "tolist"):  # numpy arrays and paddle tensors, without importing either
+            token_ids = token_ids.tolist()
+        if isinstance(token_ids, int):
+            token_ids = [token_ids]
+        text = self.convert_tokens_to_string(self.convert_ids_to_tokens(token_ids, skip_special_tokens))
+        return self.clean_up_tokenization(text) if clean_up_tokenization_spaces else text
+
+    def batch_decode(
+        self, sequences: Any, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool = True
+    ) -> list[str]:
+        """``decode`` of each row of ``sequences`` (a list of lists, a 2-D numpy array or paddle tensor)."""
+        if hasattr(sequences, "tolist"):
+            sequences = sequences.tolist()
+        return [self.decode(ids, skip_special_tokens, clean_up_tokenization_spaces) for ids in sequences]
 
     # ------------------------------------------------------------------ text -> ids
     def _fast_path_safe(self, text: str) -> bool:
@@ -225,10 +351,10 @@ class ErnieTokenizer:
 
         ``longest_first`` removes one token at a time from the longer side, from the second on ties
         (PaddleNLP's loop, in closed form); ``only_first`` / ``only_second`` cut one side and leave
-        the input unchanged if that side is too short (PaddleNLP logs and does the same).
+        the input unchanged if that side is too short or missing (PaddleNLP and HF do the same).
         """
         excess = len_a + (len_b or 0) - budget
-        if excess <= 0:
+        if excess <= 0 or (strategy == "only_second" and len_b is None):
             return len_a, len_b
         if len_b is None or strategy == "only_first":
             return (len_a - excess, len_b) if len_a > excess else (len_a, len_b)
@@ -247,108 +373,216 @@ class ErnieTokenizer:
         return max(len_a, 0), max(len_b, 0)
 
     def __call__(
-        self,
-        text: TextInput,
-        text_pair: Optional[TextInput] = None,
-        max_length: Optional[int] = None,
-        truncation: Union[bool, str, None] = None,
-        padding: Union[bool, str] = False,
-        return_attention_mask: bool = False,
-        return_offsets_mapping: bool = False,
-        return_special_tokens_mask: bool = False,
-        return_length: bool = False,
-        pad_to_multiple_of: Optional[int] = None,
-    ) -> dict[str, list]:
+        self, text: TextInput, text_pair: Optional[TextInput] = None, **options: Any
+    ) -> dict[str, Any]:
+        """Model inputs of a text, a pair, or lists of them (then every value is a list, one per example).
+
+        ``options`` are PaddleNLP's:
+
+        * ``max_length``; ``truncation``: ``True`` / ``"longest_first"``, ``"only_first"``,
+          ``"only_second"``. ``max_length`` alone truncates ``longest_first``; with ``padding`` it only
+          sets the padded length (PaddleNLP and HF).
+        * ``padding``: ``True`` / ``"longest"``, ``"max_length"``; ``pad_to_max_seq_len`` (PaddleNLP's
+          older name) pads to ``max_length`` when it is given; ``pad_to_multiple_of``.
+        * ``add_special_tokens`` (default true); ``return_token_type_ids`` (default true),
+          ``return_attention_mask``, ``return_position_ids``, ``return_offsets_mapping``,
+          ``return_special_tokens_mask``, ``return_length``.
+        * ``return_tensors``: ``"np"`` (numpy) or ``"pd"`` (paddle); a single text gets a batch axis.
+        * ``verbose``: warn (once) about a sequence longer than ``model_max_length``.
+
+        PaddleNLP's ``is_split_into_words``, ``stride`` and ``return_overflowing_tokens`` are refused;
+        other unknown keywords are ignored with a warning.
+        """
         batched = not isinstance(text, str)
         texts = [text] if not batched else list(text)
-        if text_pair is None:
-            pairs = None
-        else:
+        pairs = None
+        if text_pair is not None:
             pairs = [text_pair] if isinstance(text_pair, str) else list(text_pair)
             if batched != (not isinstance(text_pair, str)) or len(pairs) != len(texts):
                 raise ValueError("text and text_pair must both be strings or lists of the same length")
+        ids_a, offsets_a = self.encode_texts(texts, return_offsets=True)
+        ids_b, offsets_b = (
+            self.encode_texts(pairs, return_offsets=True) if pairs is not None else (None, None)
+        )
+        return self._model_inputs(ids_a, offsets_a, ids_b, offsets_b, batched, **options)
 
-        if truncation is None or truncation is False:
-            strategy = "longest_first" if (max_length is not None and truncation is None) else None
-        elif truncation is True:
-            strategy = "longest_first"
-        elif truncation in ("longest_first", "only_first", "only_second"):
-            strategy = truncation
-        elif truncation == "do_not_truncate":
-            strategy = None
-        else:
-            raise ValueError(f"unknown truncation strategy {truncation!r}")
-        if strategy is not None and max_length is None:
+    def encode(self, text: str, text_pair: Optional[str] = None, **options: Any) -> dict[str, Any]:
+        """The model inputs of one text or pair (``__call__``'s options), a dict as PaddleNLP's ``encode``."""
+        if not isinstance(text, str) or not (text_pair is None or isinstance(text_pair, str)):
+            raise ValueError("encode takes one text (and one text_pair); use batch_encode for a list")
+        return self(text, text_pair, **options)
+
+    def batch_encode(self, batch_text_or_text_pairs: Sequence[Any], **options: Any) -> dict[str, Any]:
+        """The model inputs of a list of texts or of ``(text, text_pair)`` pairs (``__call__``'s options)."""
+        items = list(batch_text_or_text_pairs)
+        if all(isinstance(item, str) for item in items):
+            return self(items, **options)
+        if all(isinstance(item, (tuple, list)) and len(item) == 2 for item in items):
+            return self([a for a, _ in items], [b for _, b in items], **options)
+        raise ValueError("batch_encode takes a list of texts or a list of (text, text_pair) pairs")
+
+    def prepare_for_model(
+        self, ids: Sequence[int], pair_ids: Optional[Sequence[int]] = None, **options: Any
+    ) -> dict[str, Any]:
+        """The model inputs of token ids without special tokens, built as ``__call__`` builds them."""
+        if options.get("return_offsets_mapping"):
+            raise ValueError("prepare_for_model has no text to take offsets from")
+        pair = None if pair_ids is None else [list(pair_ids)]
+        return self._model_inputs([list(ids)], [[]], pair, None if pair is None else [[]], False, **options)
+
+    def _model_inputs(
+        self,
+        ids_a: list[list[int]],
+        offsets_a: list[list],
+        ids_b: Optional[list[list[int]]],
+        offsets_b: Optional[list[list]],
+        batched: bool,
+        max_length: Optional[int] = None,
+        truncation: Union[bool, str, None] = None,
+        padding: Union[bool, str, None] = False,
+        pad_to_max_seq_len: bool = False,
+        pad_to_multiple_of: Optional[int] = None,
+        add_special_tokens: bool = True,
+        return_token_type_ids: Optional[bool] = None,
+        return_attention_mask: Optional[bool] = None,
+        return_position_ids: Optional[bool] = None,
+        return_offsets_mapping: bool = False,
+        return_special_tokens_mask: bool = False,
+        return_length: bool = False,
+        return_tensors: Optional[str] = None,
+        verbose: bool = True,
+        **unknown: Any,
+    ) -> dict[str, Any]:
+        _check_unknown_options(unknown)
+        if return_tensors not in (None, "np", "pd"):
+            raise ValueError(f"return_tensors={return_tensors!r}: use 'np' (numpy) or 'pd' (paddle)")
+        strategy = _truncation_strategy(truncation, max_length, padding)
+        if not padding and pad_to_max_seq_len:
+            padding = "max_length" if max_length is not None else "longest"
+        if padding is True:
+            padding = "longest"
+        elif padding in (False, None, "do_not_pad"):
+            padding = None
+        elif padding not in ("longest", "max_length"):
+            raise ValueError(f"unknown padding strategy {padding!r}")
+        if max_length is None and (strategy is not None or padding == "max_length"):
             max_length = self.model_max_length
+        if strategy and padding and pad_to_multiple_of and max_length % pad_to_multiple_of:
+            raise ValueError(
+                f"truncation length ({max_length}) is not a multiple of pad_to_multiple_of ({pad_to_multiple_of})"
+            )
 
-        want_offsets = return_offsets_mapping
-        ids_a, offs_a = self.encode_texts(texts, return_offsets=True)
-        if pairs is not None:
-            ids_b, offs_b = self.encode_texts(pairs, return_offsets=True)
-        if not want_offsets:
-            offs_a = offs_b = [[]] * len(texts)
-
-        out: dict[str, list] = {"input_ids": [], "token_type_ids": []}
-        extras = {
-            "attention_mask": return_attention_mask,
-            "offset_mapping": want_offsets,
+        wanted = {
+            "token_type_ids": return_token_type_ids is not False,
+            "attention_mask": bool(return_attention_mask),
+            "position_ids": bool(return_position_ids),
+            "offset_mapping": return_offsets_mapping,
             "special_tokens_mask": return_special_tokens_mask,
-            "length": return_length,
         }
-        for key, wanted in extras.items():
-            if wanted:
-                out[key] = []
-
-        for k in range(len(texts)):
-            a, oa = ids_a[k], offs_a[k]
-            b, ob = (ids_b[k], offs_b[k]) if pairs is not None else (None, None)
+        keys = (
+            ["input_ids"]
+            + [key for key, want in wanted.items() if want]
+            + (["length", "seq_len"] if return_length else [])  # seq_len: PaddleNLP's second name for it
+        )
+        rows = []
+        for k in range(len(ids_a)):
+            a, oa = ids_a[k], offsets_a[k]
+            b, ob = (ids_b[k], offsets_b[k]) if ids_b is not None else (None, None)
             if strategy is not None:
-                budget = max_length - self.num_special_tokens_to_add(b is not None)
-                la, lb = self.truncate_pair(len(a), None if b is None else len(b), budget, strategy)
-                a, oa = a[:la], oa[:la]
+                specials = self.num_special_tokens_to_add(b is not None) if add_special_tokens else 0
+                la, lb = self.truncate_pair(
+                    len(a), None if b is None else len(b), max_length - specials, strategy
+                )
+                a, oa = self._keep(a, la), self._keep(oa, la)
                 if b is not None:
-                    b, ob = b[:lb], ob[:lb]
-            input_ids = self.build_inputs_with_special_tokens(a, b)
-            out["input_ids"].append(input_ids)
-            out["token_type_ids"].append(self.create_token_type_ids(a, b))
-            if return_attention_mask:
-                out["attention_mask"].append([1] * len(input_ids))
-            if want_offsets:
-                offsets = [(0, 0)] + [tuple(o) for o in oa] + [(0, 0)]
-                if b is not None:
-                    offsets += [tuple(o) for o in ob] + [(0, 0)]
-                out["offset_mapping"].append(offsets)
-            if return_special_tokens_mask:
-                mask = [1] + [0] * len(a) + [1]
-                if b is not None:
-                    mask += [0] * len(b) + [1]
-                out["special_tokens_mask"].append(mask)
-            if return_length:
-                out["length"].append(len(input_ids))
+                    b, ob = self._keep(b, lb), self._keep(ob, lb)
+            row = self._example_inputs(a, oa, b, ob, add_special_tokens, keys)
+            if max_length is None and verbose:
+                self._warn_if_too_long(len(row["input_ids"]))
+            rows.append(row)
 
-        if padding:
-            if padding is True or padding == "longest":
-                target = max(len(x) for x in out["input_ids"])
-            elif padding == "max_length":
-                target = max_length if max_length is not None else self.model_max_length
-            else:
-                raise ValueError(f"unknown padding strategy {padding!r}")
+        if padding is not None and rows:
+            target = max(len(row["input_ids"]) for row in rows) if padding == "longest" else max_length
             if pad_to_multiple_of:
                 target = -(-target // pad_to_multiple_of) * pad_to_multiple_of
-            pad_values = {
-                "input_ids": self.pad_token_id,
-                "token_type_ids": 0,
-                "attention_mask": 0,
-                "offset_mapping": (0, 0),
-                "special_tokens_mask": 1,
-            }
-            for key, value in pad_values.items():
-                if key in out:
-                    out[key] = [row + [value] * (target - len(row)) for row in out[key]]
-
+            for row in rows:
+                self._pad(row, target)
+        if return_length and not batched:
+            # A single text's length counts its padding, a batch's does not: PaddleNLP's and HF's quirk.
+            rows[0]["length"] = rows[0]["seq_len"] = len(rows[0]["input_ids"])
+        out = {key: [row[key] for row in rows] for key in keys}
         if not batched:
-            return {key: value[0] for key, value in out.items()}
-        return out
+            out = {key: value[0] for key, value in out.items()}
+        return _to_tensors(out, return_tensors, batched) if return_tensors else out
+
+    def _keep(self, items: list, n: int) -> list:
+        """``n`` of the items: the first ones, or the last ones when truncating on the left."""
+        return items[len(items) - n :] if self.truncation_side == "left" else items[:n]
+
+    def _example_inputs(
+        self,
+        a: list[int],
+        oa: list,
+        b: Optional[list[int]],
+        ob: Optional[list],
+        add_special_tokens: bool,
+        keys: list[str],
+    ) -> dict[str, Any]:
+        """The model inputs named in ``keys`` of one example, before padding."""
+        pair = b is not None
+        if add_special_tokens:
+            input_ids = self.build_inputs_with_special_tokens(a, b)
+        else:
+            input_ids = list(a) + (list(b) if pair else [])
+        n = len(input_ids)
+        row: dict[str, Any] = {"input_ids": input_ids}
+        if "token_type_ids" in keys:
+            # Without [SEP] there is no second segment (PaddleNLP and HF).
+            row["token_type_ids"] = self.create_token_type_ids(a, b) if add_special_tokens else [0] * n
+        if "attention_mask" in keys:
+            row["attention_mask"] = [1] * n
+        if "position_ids" in keys:
+            row["position_ids"] = list(range(n))
+        if "special_tokens_mask" in keys:
+            special = [1] + [0] * len(a) + [1] + ([0] * len(b) + [1] if pair else [])
+            row["special_tokens_mask"] = special if add_special_tokens else [0] * n
+        if "offset_mapping" in keys:
+            if add_special_tokens:
+                offsets = [(0, 0)] + list(oa) + [(0, 0)] + (list(ob) + [(0, 0)] if pair else [])
+            else:
+                offsets = list(oa) + (list(ob) if pair else [])
+            row["offset_mapping"] = [tuple(o) for o in offsets]
+        if "length" in keys:
+            row["length"] = row["seq_len"] = n
+        return row
+
+    def _pad(self, row: dict[str, Any], target: int) -> None:
+        missing = target - len(row["input_ids"])
+        if missing <= 0:
+            return
+        values = {
+            "input_ids": self.pad_token_id,
+            "token_type_ids": self.pad_token_type_id,
+            "attention_mask": 0,
+            "position_ids": 0,
+            "offset_mapping": (0, 0),
+            "special_tokens_mask": 1,
+        }
+        for key, value in values.items():
+            if key in row:
+                padding = [value] * missing
+                row[key] = row[key] + padding if self.padding_side == "right" else padding + row[key]
+
+    def _warn_if_too_long(self, length: int) -> None:
+        if length > self.model_max_length and not self._warned_too_long:
+            # PaddleNLP's and HF's wording, which users' log filters may look for.
+            logger.warning(
+                "Token indices sequence length is longer than the specified maximum sequence length for this "
+                "model (%d > %d): truncate it (truncation=True) before the model sees it",
+                length,
+                self.model_max_length,
+            )
+            self._warned_too_long = True
 
     # ------------------------------------------------------------------ files
     @classmethod
@@ -358,7 +592,12 @@ class ErnieTokenizer:
             return cls(path, **kwargs)
         vocab_file = os.path.join(path, VOCAB_NAME)
         if not os.path.isfile(vocab_file):
-            raise TokenizerError(f"{path}: no {VOCAB_NAME} in this directory")
+            hint = (
+                " (only tokenizer.json: tools/convert_checkpoint.py --input DIR writes its vocab.txt)"
+                if os.path.isfile(os.path.join(path, "tokenizer.json"))
+                else ""
+            )
+            raise TokenizerError(f"{path}: no {VOCAB_NAME} in this directory{hint}")
         settings: dict[str, Any] = {}
         config_file = os.path.join(path, TOKENIZER_CONFIG_NAME)
         if os.path.isfile(config_file):
@@ -369,6 +608,8 @@ class ErnieTokenizer:
                 raise TokenizerError(f"{config_file}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
             for key in (
                 "do_lower_case",
+                "padding_side",
+                "truncation_side",
                 "unk_token",
                 "sep_token",
                 "pad_token",
@@ -405,6 +646,8 @@ class ErnieTokenizer:
             "tokenizer_class": "ErnieTokenizer",
             "do_lower_case": self.do_lower_case,
             "model_max_length": self.model_max_length,
+            "padding_side": self.padding_side,
+            "truncation_side": self.truncation_side,
             **self.special_tokens,
         }
         atomic_write_text(

@@ -1,15 +1,19 @@
 """The reference tokenisation: BERT/ERNIE BasicTokenizer + greedy WordPiece, as PaddleNLP does it.
 
-PaddleNLP's steps in PaddleNLP's order: special tokens kept whole; lower-case character by
-character; drop control characters; spaces around CJK ideographs; split on whitespace; lower-case
-and strip accents per word; split off punctuation and symbols; greedy longest-match WordPiece, words
-over 100 characters become ``[UNK]``. Pure Python, so ``data_tools`` can use it without paddle.
+PaddleNLP's steps: special tokens kept whole; lower-case character by character; drop control
+characters; spaces around CJK ideographs; split on whitespace; lower-case and strip accents per word;
+split off punctuation and symbols; greedy longest-match WordPiece, words over 100 characters become
+``[UNK]``. The character-by-character lower-casing is done per word here, after the cleaning and the
+split (no lower-cased character is a control, space or CJK character, so the words are the same; checked
+on every code point), which lets ``never_split`` words keep their case. Pure Python, so ``data_tools``
+can use it without paddle.
 """
 
 from __future__ import annotations
 
 import logging
 import unicodedata
+from typing import Iterable, Mapping, Optional
 
 from .errors import TokenizerError
 
@@ -148,39 +152,65 @@ def is_chinese_char(cp: int) -> bool:
 class BasicTokenizer:
     """Whitespace, CJK, punctuation and symbol splitting with lower-casing and accent stripping.
 
+    The arguments are PaddleNLP's and HF's: ``never_split`` words (whole whitespace-separated words) are
+    left as they are; ``strip_accents`` defaults to ``do_lower_case``; ``tokenize_chinese_chars`` puts
+    each CJK ideograph in a word of its own.
+
+    Lower-casing goes character by character before the word is lower-cased, as PaddleNLP's
+    ErnieTokenizer does it before calling its BasicTokenizer, so that both paths of our ErnieTokenizer
+    and ``data_tools`` see the same words. PaddleNLP's BasicTokenizer used alone lower-cases whole words
+    only; the two differ in a word-final capital sigma (ours gives σ, theirs ς).
+
     Works on ``(char, source_index)`` pairs so that every output word knows its span in the input.
     """
 
-    def __init__(self, do_lower_case: bool = True):
+    def __init__(
+        self,
+        do_lower_case: bool = True,
+        never_split: Optional[Iterable[str]] = None,
+        tokenize_chinese_chars: bool = True,
+        strip_accents: Optional[bool] = None,
+    ):
         self.do_lower_case = do_lower_case
+        self.never_split = set(never_split or ())
+        self.tokenize_chinese_chars = tokenize_chinese_chars
+        self.strip_accents = strip_accents
 
-    def tokenize_with_spans(self, text: str) -> list[tuple[str, list[int]]]:
+    def tokenize_with_spans(
+        self, text: str, never_split: Optional[Iterable[str]] = None
+    ) -> list[tuple[str, list[int]]]:
         """Words with the source index of each of their characters."""
+        keep = self.never_split.union(never_split or ())
         chars: list[tuple[str, int]] = []
         for index, char in enumerate(text):
-            # PaddleNLP lower-cases the text character by character before anything else.
-            pieces = char.lower() if self.do_lower_case else char
-            for piece in pieces:
-                cp = ord(piece)
-                if cp == 0 or cp == 0xFFFD or is_control(piece):
-                    continue
-                if is_whitespace(piece):
-                    chars.append((" ", index))
-                elif is_chinese_char(cp):
-                    chars.extend(((" ", index), (piece, index), (" ", index)))
-                else:
-                    chars.append((piece, index))
+            cp = ord(char)
+            if cp == 0 or cp == 0xFFFD or is_control(char):
+                continue
+            if is_whitespace(char):
+                chars.append((" ", index))
+            elif self.tokenize_chinese_chars and is_chinese_char(cp):
+                chars.extend(((" ", index), (char, index), (" ", index)))
+            else:
+                chars.append((char, index))
 
         words: list[tuple[str, list[int]]] = []
         for word in _split_on_spaces(chars):
-            if self.do_lower_case:
-                word = _strip_accents(_lower(word))
-            for part in _split_on_punctuation(word):
-                words.append(("".join(c for c, _ in part), [i for _, i in part]))
+            if _text(word) not in keep:
+                if self.do_lower_case:
+                    word = _lower(_lower_each(word))
+                if self.strip_accents or (self.strip_accents is None and self.do_lower_case):
+                    word = _strip_accents(word)
+            # A word that is (or became) a never_split word is not split at punctuation either.
+            parts = [word] if _text(word) in keep else _split_on_punctuation(word)
+            words.extend((_text(part), [i for _, i in part]) for part in parts)
         return words
 
-    def tokenize(self, text: str) -> list[str]:
-        return [word for word, _ in self.tokenize_with_spans(text)]
+    def tokenize(self, text: str, never_split: Optional[Iterable[str]] = None) -> list[str]:
+        return [word for word, _ in self.tokenize_with_spans(text, never_split)]
+
+
+def _text(word: list[tuple[str, int]]) -> str:
+    return "".join(c for c, _ in word)
 
 
 def _split_on_spaces(chars: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
@@ -198,16 +228,18 @@ def _split_on_spaces(chars: list[tuple[str, int]]) -> list[list[tuple[str, int]]
     return words
 
 
+def _lower_each(word: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    # Character by character, as PaddleNLP's ErnieTokenizer lower-cases the text (no final-sigma context).
+    return [(lc, i) for c, i in word for lc in c.lower()]
+
+
 def _lower(word: list[tuple[str, int]]) -> list[tuple[str, int]]:
     # str.lower() of the whole word (final-sigma context), spans kept per source character.
-    text = "".join(c for c, _ in word)
+    text = _text(word)
     lowered = text.lower()
     if len(lowered) == len(text):
         return [(lc, i) for lc, (_, i) in zip(lowered, word)]
-    out = []
-    for c, i in word:
-        out.extend((lc, i) for lc in c.lower())
-    return out
+    return _lower_each(word)
 
 
 def _strip_accents(word: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -238,15 +270,18 @@ class WordpieceTokenizer:
     """Greedy longest-match-first sub-words with the ``##`` continuation prefix."""
 
     def __init__(
-        self, vocab: dict[str, int], unk_token: str = "[UNK]", max_chars_per_word: int = MAX_CHARS_PER_WORD
+        self,
+        vocab: Mapping[str, int],
+        unk_token: str = "[UNK]",
+        max_input_chars_per_word: int = MAX_CHARS_PER_WORD,
     ):
         self.vocab = vocab
         self.unk_token = unk_token
-        self.max_chars_per_word = max_chars_per_word
+        self.max_input_chars_per_word = max_input_chars_per_word
 
     def tokenize_with_spans(self, word: str) -> list[tuple[str, int, int]]:
-        """``(piece, start, end)`` with character positions inside ``word``."""
-        if len(word) > self.max_chars_per_word:
+        """``(piece, start, end)`` of one word, with character positions inside ``word``."""
+        if len(word) > self.max_input_chars_per_word:
             return [(self.unk_token, 0, len(word))]
         pieces = []
         start = 0
@@ -267,5 +302,7 @@ class WordpieceTokenizer:
             start = end
         return pieces
 
-    def tokenize(self, word: str) -> list[str]:
-        return [piece for piece, _, _ in self.tokenize_with_spans(word)]
+    def tokenize(self, text: str) -> list[str]:
+        """The pieces of each whitespace-separated word of ``text`` (the BasicTokenizer's output joined by
+        spaces, as PaddleNLP and HF take it)."""
+        return [piece for word in text.split() for piece, _, _ in self.tokenize_with_spans(word)]

@@ -16,6 +16,7 @@ TOOLS = {
     "ernie-finetune": "tools/finetune.py",
     "ernie-export": "tools/export.py",
     "ernie-predict": "tools/predict.py",
+    "ernie-serve": "tools/serve.py",
     "ernie-convert": "tools/convert_checkpoint.py",
     "ernie-data": None,
 }

@@ -1,4 +1,5 @@
-"""Convert an official ERNIE checkpoint into our layout (the ``ernie-convert`` command): see ``--help``."""
+"""Convert official ERNIE or HF transformers checkpoints into our layout, or ours into an HF folder
+(the ``ernie-convert`` command): see ``--help``."""
 
 from ernie.conversion_cli import main
 

@@ -7,7 +7,7 @@ import json
 from typing import Optional
 
 from ..cli import run_cli, setup_logging
-from .metadata import describe_fallback_defaults
+from .metadata import BACKENDS, DEFAULT_BACKEND, FP32, PRECISIONS, describe_fallback_defaults
 
 DESCRIPTION = """\
 Export a fine-tuned (or bare) ERNIE checkpoint to a Paddle Inference model for tools/predict.py
@@ -15,14 +15,28 @@ Export a fine-tuned (or bare) ERNIE checkpoint to a Paddle Inference model for t
 
 Writes PREFIX.json (PREFIX.pdmodel before PIR) and PREFIX.pdiparams, the tokenizer files beside them,
 and PREFIX.predictor.json (head, labels, inputs and the predictor's defaults) that the predictor reads.
-The head comes from `architectures` in config.json (the bare encoder when none); classification heads
-need `id2label` (or --labels). The predictor's defaults are what the model was fine-tuned with, copied
-from the finetune_settings.json that fine-tuning writes into best/ and every checkpoint: max_seq_len;
+The head comes from `architectures` in config.json (the bare encoder when none). Labels come from
+--labels, else config.json's `id2label`, else finetune_settings.json; a sequence classifier with none of
+them (PaddleNLP leaves `id2label` out when it is its default) gets `0..n-1`, n counted from its
+classifier's weights, and the export says so (token classification needs named tags). The predictor's
+defaults are what the model was fine-tuned with, copied from the finetune_settings.json that fine-tuning
+writes into best/ and every checkpoint: max_seq_len;
 for QA doc_stride, max_query_len, max_answer_len, n_best; for NER the units (characters or words).
 A model without that file (a PaddleNLP checkpoint, a bare encoder) gets max_seq_len
 min(512, max_position_embeddings) and fine-tuning's defaults:
   {defaults}.
 A directory as --output means DIR/inference.
+
+--precision chooses what the predictor runs: fp32 (default: the exact outputs; the others change them
+and pay off on CPUs with VNNI or avx512_bf16, see the README's benchmarks), bf16 (Paddle Inference with
+oneDNN, on CPUs with avx512_bf16; elsewhere the predictor runs fp32 and says so) or int8 (ONNX Runtime's
+dynamic quantization, PREFIX.int8.onnx; needs paddle2onnx and onnxruntime). --backend records the runtime that
+serves it by default (paddle, or onnxruntime: fp32 adds PREFIX.onnx), and tools/predict.py --backend
+overrides it when the export has that runtime's files. Defaults, chosen by bench/serving_backends.py:
+{backends}.
+--calibrate FILE runs the new export over FILE (predict.py's input; gold answers optional) in fp32 and as
+exported, then prints and records the agreement, the largest difference and, with gold answers, both
+scores (key `calibration` of PREFIX.predictor.json).
 """
 
 EXAMPLES = """\
@@ -30,12 +44,16 @@ examples:
   python tools/export.py --model_dir runs/sst2/best --output exported/sst2/
   python tools/export.py --model_dir runs/cmrc2018/best --output exported/cmrc/inference --max_seq_len 384
   python tools/export.py --model_dir paddlenlp_ckpt --output exported/cls/ --labels negative,positive --onnx
+  python tools/export.py --model_dir runs/sst2/best --output exported/sst2-int8/ --precision int8 --calibrate dev.tsv
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=DESCRIPTION.format(defaults=describe_fallback_defaults()),
+        description=DESCRIPTION.format(
+            defaults=describe_fallback_defaults(),
+            backends=", ".join(f"{precision} on {backend}" for precision, backend in DEFAULT_BACKEND.items()),
+        ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -55,10 +73,24 @@ def build_parser() -> argparse.ArgumentParser:
         "else min(512, max_position_embeddings))",
     )
     parser.add_argument(
-        "--labels", default=None, help="comma-separated labels in id order, for a checkpoint without id2label"
+        "--labels",
+        default=None,
+        help="comma-separated labels in id order (default: config.json's id2label, else 0..n-1)",
     )
     parser.add_argument("--onnx", action="store_true", help="also write PREFIX.onnx (needs paddle2onnx)")
     parser.add_argument("--opset_version", type=int, default=13, help="ONNX opset (with --onnx)")
+    parser.add_argument(
+        "--precision", default=FP32, choices=PRECISIONS, help="what the predictor runs (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--backend", default=None, choices=BACKENDS, help="the runtime that serves it by default (see above)"
+    )
+    parser.add_argument(
+        "--calibrate",
+        metavar="FILE",
+        default=None,
+        help="examples (JSONL/TSV/text, gold answers optional) to measure agreement with fp32 on",
+    )
     return parser
 
 
@@ -75,15 +107,22 @@ def run(argv: Optional[list[str]] = None) -> int:
         onnx=args.onnx,
         labels=labels,
         opset_version=args.opset_version,
+        precision=args.precision,
+        backend=args.backend,
+        calibrate=args.calibrate,
     )
     summary = {
         "prefix": result.prefix,
         "head": result.head,
         "files": result.files,
         "labels": result.meta["labels"],
+        "labels_source": result.meta["labels_source"],
         "inputs": result.meta["inputs"],
         "max_seq_len": result.meta["max_seq_len"],
         "finetune_settings": result.meta["finetune_settings"],
+        "precision": result.meta["precision"],
+        "backend": result.meta["backend"],
+        "calibration": result.meta["calibration"],
     }
     print(json.dumps(summary, ensure_ascii=False))
     return 0

@@ -2,6 +2,10 @@
 
 Every line is accounted for: blank lines are skipped and counted, anything else malformed is an
 error naming the file and line. The whole input is read and checked before the model runs.
+
+A line may carry its gold answer, kept as given in ``Example.gold`` (``scoring`` checks it against
+the model): JSONL key ``label`` (a label, a score, or NER tags), or ``answers`` for question
+answering; a TSV column ``label``, ``gold_label`` or ``score``, or ``answer`` for question answering.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class Example:
     question: Optional[str] = None
     context: Optional[str] = None
     id: Any = None  # copied to the output line when given
+    gold: Any = None  # the gold label, score, tags or answers the line carries, unchecked; None: none
 
 
 @dataclass
@@ -44,6 +49,12 @@ _TSV_COLUMNS = {
     "question": "question",
     "context": "context",
 }
+# Columns of the gold answer, first match wins: sentence tasks (GLUE names it label, gold_label or score), QA.
+_TSV_GOLD = ("label", "gold_label", "score")
+_TSV_QA_GOLD = ("answer",)
+# The JSONL keys of the same.
+GOLD_KEY = "label"
+QA_GOLD_KEY = "answers"
 
 
 def _read_lines(path: str) -> list[str]:
@@ -117,15 +128,18 @@ def read_examples(path: str, qa: bool, fmt: str = "auto") -> tuple[list[Example]
                 raise ServingError(f"{name}: line {lineno}: {exc}") from None
             if not isinstance(obj, dict):
                 raise ServingError(f"{name}: line {lineno}: expected a JSON object, got {type(obj).__name__}")
-            examples.append(_example_from_fields(obj, qa, name, lineno))
+            examples.append(
+                _example_from_fields(obj, qa, name, lineno, obj.get(QA_GOLD_KEY if qa else GOLD_KEY))
+            )
     else:
         header_index = next((k for k, line in enumerate(lines) if line.strip()), None)
         if header_index is None:
             raise ServingError(f"{name}: no input lines")
         header = lines[header_index].split("\t")
         columns = {}
+        gold_names = _TSV_QA_GOLD if qa else _TSV_GOLD
         for k, column in enumerate(header):
-            key = _TSV_COLUMNS.get(column.strip())
+            key = "gold" if column.strip() in gold_names else _TSV_COLUMNS.get(column.strip())
             if key is not None and key not in columns:
                 columns[key] = k
         needed = ("question", "context") if qa else ("text_a",)
@@ -145,15 +159,15 @@ def read_examples(path: str, qa: bool, fmt: str = "auto") -> tuple[list[Example]
                 raise ServingError(
                     f"{name}: line {lineno}: {len(cells)} columns, the header has {len(header)}"
                 )
-            examples.append(
-                _example_from_fields({key: cells[k] for key, k in columns.items()}, qa, name, lineno)
-            )
+            fields = {key: cells[k] for key, k in columns.items()}
+            gold = fields.pop("gold", None)
+            examples.append(_example_from_fields(fields, qa, name, lineno, gold))
     if not examples:
         raise ServingError(f"{name}: no input lines")
     return examples, stats
 
 
-def _example_from_fields(obj: dict, qa: bool, name: str, lineno: int) -> Example:
+def _example_from_fields(obj: dict, qa: bool, name: str, lineno: int, gold: Any = None) -> Example:
     def text(key: str, required: bool) -> Optional[str]:
         value = obj.get(key)
         if value is None:
@@ -170,8 +184,10 @@ def _example_from_fields(obj: dict, qa: bool, name: str, lineno: int) -> Example
         question, context = text("question", True), text("context", True)
         if not context.strip():
             raise ServingError(f"{name}: line {lineno}: key 'context' is empty")
-        return Example(line=lineno, question=question, context=context, id=obj.get("id"))
-    return Example(line=lineno, text_a=text("text_a", True), text_b=text("text_b", False), id=obj.get("id"))
+        return Example(line=lineno, question=question, context=context, id=obj.get("id"), gold=gold)
+    return Example(
+        line=lineno, text_a=text("text_a", True), text_b=text("text_b", False), id=obj.get("id"), gold=gold
+    )
 
 
-__all__ = ["Example", "ReadStats", "detect_format", "read_examples"]
+__all__ = ["GOLD_KEY", "QA_GOLD_KEY", "Example", "ReadStats", "detect_format", "read_examples"]

@@ -7,13 +7,12 @@ import sys
 from typing import Optional
 
 from ..cli import run_cli
-from ..finetune.settings_file import NER_UNITS
-from .errors import ServingError
-from .metadata import QUESTION_ANSWERING, decoding_defaults, describe_fallback_defaults
+from .metadata import describe_fallback_defaults
+from .predictor_args import add_predictor_arguments, predictor_from_args
 
 DESCRIPTION = """\
-Run an exported ERNIE model (tools/export.py) over a file of examples with Paddle Inference
-(the same command as ernie-predict).
+Run an exported ERNIE model (tools/export.py) over a file of examples with Paddle Inference or ONNX
+Runtime, as the export says or --backend chooses (the same command as ernie-predict).
 
 Input (--format auto picks by extension, else by the first line): JSONL with `text_a` (+ `text_b`),
 or `question` and `context` for question answering; TSV with a header naming those columns (GLUE's
@@ -23,6 +22,13 @@ order: `label` and `probs` (classification), `score` (regression), `entities` (t
 character offsets into text_a), `answer` (question answering, character offsets into context),
 `embedding` (bare encoder). A summary goes to stderr.
 
+Input with gold answers is scored too (the summary ends with the metrics, x100, as fine-tuning's
+results table): JSONL key `label` (a label, a score, or NER tags as a list or a string split by spaces
+or \\x02, one per unit) or `answers` (QA: texts or SQuAD answer objects); TSV column `label`,
+`gold_label` or `score` (`answer` for QA). The metrics are fine-tuning's for the benchmark the model
+was fine-tuned on; otherwise accuracy (and F1 of the label with id 1 for two labels), Pearson/Spearman,
+entity F1, EM/F1. Rows without one are counted; a label the model does not have is an error.
+
 Features and decoding are fine-tuning's, with the settings the model was fine-tuned with (recorded
 in the export from finetune_settings.json); the flags below override them only when given. An
 export of a model without that file uses fine-tuning's defaults (the data.* keys of its configs):
@@ -31,7 +37,7 @@ export of a model without that file uses fine-tuning's defaults (the data.* keys
 
 EXAMPLES = """\
 examples:
-  python tools/predict.py --model exported/sst2/ --input dev.tsv --output preds.jsonl
+  python tools/predict.py --model exported/sst2/ --input dev.tsv --output preds.jsonl  # dev accuracy too
   echo '{"question": "...", "context": "..."}' | python tools/predict.py --model exported/cmrc/ --input -
   python tools/predict.py --model exported/ner/inference --input texts.txt --ner_units words --threads 4
 """
@@ -43,71 +49,21 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--model", required=True, help="export prefix (or its directory, meaning DIR/inference)"
-    )
     parser.add_argument("--input", required=True, help="input file, or - for stdin")
     parser.add_argument(
         "--output", default=None, help="output JSONL file (default: stdout); written whole or not at all"
     )
     parser.add_argument("--format", default="auto", choices=["auto", "jsonl", "tsv", "text"])
-    parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available)")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
-    parser.add_argument("--no_onednn", action="store_true", help="CPU: run without oneDNN kernels")
-    parser.add_argument(
-        "--max_seq_len", type=int, default=None, help="max tokens per feature (default: the export's)"
-    )
-    parser.add_argument(
-        "--doc_stride",
-        type=int,
-        default=None,
-        help="QA: tokens between document window starts (default: the export's)",
-    )
-    parser.add_argument(
-        "--max_query_len", type=int, default=None, help="QA: question tokens kept (default: the export's)"
-    )
-    parser.add_argument(
-        "--max_answer_len",
-        type=int,
-        default=None,
-        help="QA: longest answer in tokens (default: the model's fine-tuning setting, else fine-tuning's "
-        f"data.max_answer_len, {decoding_defaults(None, QUESTION_ANSWERING)['max_answer_len']})",
-    )
-    parser.add_argument(
-        "--n_best", type=int, default=None, help="QA: start/end candidates per window (default: the export's)"
-    )
-    parser.add_argument(
-        "--ner_units",
-        default=None,
-        choices=NER_UNITS,
-        help="NER: what one tag covers, each non-whitespace character or each whitespace-separated word "
-        "(default: the model's fine-tuning setting, else characters)",
-    )
+    add_predictor_arguments(parser)
     return parser
 
 
 def run(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        raise ServingError(f"--threads: must be a positive integer, got {args.threads}")
     from .predict_file import check_output_path, predict_file
-    from .predictor import Predictor
 
     check_output_path(args.output)  # before the model loads
-    predictor = Predictor(
-        args.model,
-        device=args.device,
-        threads=args.threads,
-        batch_size=args.batch_size,
-        max_seq_len=args.max_seq_len,
-        use_onednn=not args.no_onednn,
-        doc_stride=args.doc_stride,
-        max_query_len=args.max_query_len,
-        max_answer_len=args.max_answer_len,
-        n_best=args.n_best,
-        ner_units=args.ner_units,
-    )
+    predictor = predictor_from_args(args)
     summary = predict_file(predictor, args.input, args.output, fmt=args.format)
     print(summary, file=sys.stderr)
     return 0

@@ -5,13 +5,20 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from typing import Any, Iterable, Optional, TextIO
+from typing import Any, Iterable, Iterator, Optional, TextIO
 
 from ..files import json_dumps, remove_quietly, writing
 from .errors import ServingError
 from .inputs import read_examples
 from .metadata import QUESTION_ANSWERING, TOKEN_CLASSIFICATION
 from .predictor import Predictor
+from .scoring import describe, read_gold, score
+
+
+def _kept(results: Iterable[dict[str, Any]], kept: list) -> Iterator[dict[str, Any]]:
+    for result in results:
+        kept.append(result)
+        yield result
 
 
 def _write_lines(out: TextIO, results: Iterable[dict[str, Any]]) -> int:
@@ -41,11 +48,19 @@ def predict_file(
     """Predict every example of ``input_path`` into ``output_path`` (stdout when None or ``-``); a summary line.
 
     The whole input is read and checked before anything is written; a file output appears only
-    when complete (written under a temporary name in its folder, then renamed).
+    when complete (written under a temporary name in its folder, then renamed). When examples carry
+    gold answers, the summary ends with fine-tuning's metrics over them (``scoring``).
     """
     check_output_path(output_path)
+    name = "<stdin>" if input_path == "-" else input_path
     examples, read_stats = read_examples(input_path, predictor.head == QUESTION_ANSWERING, fmt)
+    gold = read_gold(
+        examples, predictor.head, predictor.labels, predictor.meta.get("benchmark"), predictor.ner_units, name
+    )
     results = predictor.predict_stream(examples)
+    kept: list = []
+    if gold is not None:
+        results = _kept(results, kept)
     if output_path in (None, "-"):
         written = _write_lines(sys.stdout, results)
         sys.stdout.flush()
@@ -65,12 +80,16 @@ def predict_file(
                 remove_quietly(tmp)
                 raise
         where = output_path
-    name = "<stdin>" if input_path == "-" else input_path
-    summary = f"wrote {written} lines to {where} from {name}: {predictor.stats.summary(predictor.head)}"
+    summary = (
+        f"wrote {written} lines to {where} from {name} ({predictor.backend} {predictor.precision}): "
+        f"{predictor.stats.summary(predictor.head)}"
+    )
     if read_stats.blank:
         summary += f", {read_stats.blank} blank lines skipped"
     if predictor.stats.truncated and predictor.head not in (QUESTION_ANSWERING, TOKEN_CLASSIFICATION):
         summary += f"; max_seq_len={predictor.max_seq_len}"
+    if gold is not None:
+        summary += f"; {describe(gold, score(gold, kept))}"
     return summary
 
 

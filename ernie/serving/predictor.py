@@ -1,4 +1,4 @@
-"""The Paddle Inference predictor: examples -> fine-tuning's features -> the exported program -> decoded outputs.
+"""The predictor: examples -> fine-tuning's features -> the exported model (``backend``) -> decoded outputs.
 
 Features and decoding are fine-tuning's own (``ernie.finetune``), with the settings the model was
 fine-tuned with (``finetune_settings.json``, copied into the export metadata), so a served model
@@ -9,9 +9,9 @@ answers what its fine-tuning evaluation predicted for the same text. Output (one
 * regression (``num_labels == 1``): ``{"score": float}``;
 * token classification: ``{"entities": [{"type", "start", "end", "text"}, ...]}`` with character
   offsets into ``text_a`` (``text == text_a[start:end]``). ``text_a`` is cut into the units the
-  model was fine-tuned on (``ner_units``: every non-whitespace character, or whitespace-separated
-  words); a unit takes the tag of its first word piece (``finetune.ner``) and entities are read
-  from the BIO tags as the NER metric reads them;
+  model was fine-tuned on (``ner_units``: every character, or every word, between whitespace and
+  the \\x02 of the ERNIE task data's NER files); a unit takes the tag of its first word piece
+  (``finetune.ner``) and entities are read from the BIO tags as the NER metric reads them;
 * question answering: ``{"answer": {"text", "start", "end", "score"}}``, character offsets into
   ``context``; the best span over all document windows (``finetune.mrc.best_answers``: among the
   ``n_best`` starts and ends of each window, at most ``max_answer_len`` tokens, scored start logit
@@ -38,6 +38,7 @@ from ..finetune.ner import build_ner_features, decode_units, entities_with_text
 from ..finetune.readers import MrcExample, NerExample, TextExample
 from ..finetune.settings_file import NER_UNITS
 from ..tokenizer import TOKENIZER_CONFIG_NAME, VOCAB_NAME, ErnieTokenizer
+from .backend import open_backend
 from .errors import ServingError
 from .inputs import Example
 from .metadata import (
@@ -53,6 +54,11 @@ from .metadata import (
     resolve_prefix,
     sha256_of,
 )
+
+# Measured by bench/predictor_memory.py (see its docstring): the oneDNN primitive cache capacity and the
+# multiple batch widths are rounded up to.
+ONEDNN_CACHE = 2
+WIDTH_MULTIPLE = 1
 
 
 @dataclass
@@ -88,10 +94,14 @@ class PredictStats:
 
 
 def text_units(text: str, units: str) -> list[tuple[int, int]]:
-    """Character spans of the NER units of ``text``: each non-whitespace character, or each word."""
+    """Character spans of the NER units of ``text``: each character, or each word, between separators.
+
+    Separators are whitespace and \\x02, which joins the units of the ERNIE task data's NER files (so
+    such a file's text_a is cut into the units fine-tuning reads from it).
+    """
     if units == "characters":
-        return [(i, i + 1) for i, char in enumerate(text) if not char.isspace()]
-    return [match.span() for match in re.finditer(r"\S+", text)]
+        return [(i, i + 1) for i, char in enumerate(text) if not char.isspace() and char != "\x02"]
+    return [match.span() for match in re.finditer(r"[^\s\x02]+", text)]
 
 
 def default_threads() -> int:
@@ -102,11 +112,12 @@ def default_threads() -> int:
 
 
 class Predictor:
-    """A Paddle Inference predictor over an export, with fine-tuning's features and decoders.
+    """A predictor over an export, with fine-tuning's features and decoders.
 
-    ``run(arrays)`` runs the program on ready-made int64 arrays; ``predict(examples)`` goes from
+    ``run(arrays)`` runs the model on ready-made int64 arrays; ``predict(examples)`` goes from
     ``Example`` objects to output dicts; ``stats`` counts truncations across calls. Settings left
-    None take the export's values (those the model was fine-tuned with, see ``metadata``).
+    None take the export's values (those the model was fine-tuned with, see ``metadata``); so do
+    ``backend`` (``paddle`` or ``onnxruntime``) and ``precision`` (``fp32``, ``bf16``, ``int8``).
     """
 
     def __init__(
@@ -122,17 +133,16 @@ class Predictor:
         max_answer_len: Optional[int] = None,
         n_best: Optional[int] = None,
         ner_units: Optional[str] = None,
+        onednn_cache: int = ONEDNN_CACHE,
+        width_multiple: int = WIDTH_MULTIPLE,
+        backend: Optional[str] = None,
+        precision: Optional[str] = None,
     ):
         self.prefix = resolve_prefix(prefix)
         self.meta = meta = read_metadata(self.prefix)
         self.head: str = meta["head"]
         directory = os.path.dirname(os.path.abspath(self.prefix))
         meta_path = self.prefix + META_SUFFIX
-        program = os.path.join(directory, meta["program_file"])
-        params = os.path.join(directory, meta["params_file"])
-        for path in (program, params):
-            if not os.path.isfile(path):
-                raise ServingError(f"{path}: missing (named by {meta_path})")
 
         vocab = os.path.join(directory, VOCAB_NAME)
         if not os.path.isfile(vocab):
@@ -171,42 +181,34 @@ class Predictor:
             raise ServingError(f"--ner_units: expected {' or '.join(NER_UNITS)}, got {self.ner_units!r}")
         self.task_id = meta.get("task_id")
         self.stats = PredictStats()
-        self._predictor = self._create(program, params, device, threads or default_threads(), use_onednn)
-        self._input_names = list(self._predictor.get_input_names())
+        check_positive("onednn_cache", onednn_cache)
+        check_positive("width_multiple", width_multiple)
+        self.width_multiple = width_multiple
+        # The export's precision and backend unless told otherwise (fp32 on Paddle always works: every export
+        # has the program; calibration runs it as the reference).
+        self._backend = open_backend(
+            self.prefix,
+            meta,
+            backend or meta["backend"],
+            precision or meta["precision"],
+            device,
+            threads or default_threads(),
+            use_onednn,
+            onednn_cache,
+        )
+        self.backend: str = self._backend.name
+        self.precision: str = self._backend.precision  # what runs (bf16 without CPU support runs fp32)
+        self._input_names = self._backend.input_names
         if sorted(self._input_names) != sorted(meta["inputs"]):
             raise ServingError(
-                f"{program}: inputs {self._input_names} differ from {meta_path} ({meta['inputs']})"
+                f"{self.prefix} ({self.backend}): inputs {self._input_names} differ from {meta_path} "
+                f"({meta['inputs']})"
             )
-        self._output_names = list(self._predictor.get_output_names())
-        if len(self._output_names) != len(meta["outputs"]):
+        if len(self._backend.output_names) != len(meta["outputs"]):
             raise ServingError(
-                f"{program}: {len(self._output_names)} outputs, {meta_path} names {meta['outputs']}"
+                f"{self.prefix} ({self.backend}): {len(self._backend.output_names)} outputs, {meta_path} "
+                f"names {meta['outputs']}"
             )
-
-    @staticmethod
-    def _create(program: str, params: str, device: str, threads: int, use_onednn: bool):
-        import paddle
-        from paddle import inference
-
-        config = inference.Config(program, params)
-        if device == "gpu":
-            if not paddle.is_compiled_with_cuda() or paddle.device.cuda.device_count() == 0:
-                raise ServingError(
-                    "--device gpu: this Paddle build or machine has no CUDA GPU; use --device cpu"
-                )
-            config.enable_use_gpu(256, 0)
-        elif device == "cpu":
-            config.disable_gpu()
-            if use_onednn:
-                config.enable_onednn()
-                # Each distinct input shape builds its own oneDNN primitives; bound the cache.
-                config.set_onednn_cache_capacity(16)
-            config.set_cpu_math_library_num_threads(threads)
-        else:
-            raise ServingError(f"--device: expected cpu or gpu, got {device!r}")
-        config.switch_ir_optim(True)
-        config.disable_glog_info()
-        return inference.create_predictor(config)
 
     # ------------------------------------------------------------------ raw program
     def run(self, input_ids: np.ndarray, token_type_ids: Optional[np.ndarray] = None) -> list[np.ndarray]:
@@ -221,12 +223,7 @@ class Predictor:
             )
         if "task_type_ids" in self._input_names:
             arrays["task_type_ids"] = np.full_like(input_ids, int(self.task_id or 0))
-        for name in self._input_names:
-            handle = self._predictor.get_input_handle(name)
-            handle.reshape(list(arrays[name].shape))
-            handle.copy_from_cpu(arrays[name])
-        self._predictor.run()
-        return [self._predictor.get_output_handle(name).copy_to_cpu() for name in self._output_names]
+        return self._backend.run(arrays)
 
     def _run_features(self, features: Sequence) -> list[list[np.ndarray]]:
         """Outputs per feature (padding removed), batches formed from features of similar length."""
@@ -240,7 +237,10 @@ class Predictor:
         ]
         for begin in range(0, len(order), self.batch_size):
             batch = order[begin : begin + self.batch_size]
-            width = max(len(features[i].input_ids) for i in batch)
+            longest = max(len(features[i].input_ids) for i in batch)
+            # Widths rounded up to a multiple: fewer distinct shapes, so fewer oneDNN primitives to build.
+            width = min(-(-longest // self.width_multiple) * self.width_multiple, self.max_seq_len)
+            width = max(width, longest)
             ids = np.full((len(batch), width), pad, dtype=np.int64)
             types = np.zeros((len(batch), width), dtype=np.int64)
             for row, i in enumerate(batch):

@@ -158,7 +158,7 @@ def test_en_discourse_pairs(en_tok):
         3,
     ]  # contrast, example; "Some" is not "so"; a document opener has no pair
     parts = np.split(pairs["ids"], np.cumsum(pairs["lengths"])[:-1])
-    decoded = [en_tok.decode(p.tolist()) for p in parts]
+    decoded = [en_tok.decode(p.tolist(), clean_up_tokenization_spaces=False) for p in parts]
     assert decoded == ["it rained all day .", "we went out .", "however , we went out .", "anna swam ."]
     assert result.notes["marker sentences opening a document (no pair)"] == 1
 
@@ -176,7 +176,7 @@ def test_en_discourse_pairs_within_sentences(en_tok):
     ).process(chunk)
     pairs = result.pairs["discourse_relation"]
     parts = np.split(pairs["ids"], np.cumsum(pairs["lengths"])[:-1])
-    decoded = [en_tok.decode(p.tolist()) for p in parts]
+    decoded = [en_tok.decode(p.tolist(), clean_up_tokenization_spaces=False) for p in parts]
     # Sentence 3 opens with "Then": a pair with sentence 2 (temporal). Inside sentences: the first
     # separator followed by a marker only ("so" after the second comma of sentence 1 is not taken);
     # "though" with only "." after it gives nothing; "Then ," is no clause before "because".

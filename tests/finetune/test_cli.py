@@ -119,7 +119,9 @@ def test_sst2_end_to_end_writes_every_output(tmp_path, shared_data, english_mode
     import paddle
 
     dev = read_split(get_benchmark("sst2"), str(data / "dev.tsv")).examples
-    encoded = tokenizer([e.text_a for e in dev], max_length=128, padding=True, return_attention_mask=True)
+    encoded = tokenizer(
+        [e.text_a for e in dev], max_length=128, truncation=True, padding=True, return_attention_mask=True
+    )
     with paddle.no_grad():
         logits = model(
             paddle.to_tensor(encoded["input_ids"]),

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import shutil
+import sys
 from typing import Optional
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 VOCAB_WORDS = (
     "the a of to and is in it that was for on with as his he film movie good bad great not "
@@ -120,7 +126,12 @@ def head_lines(source: str, target, rows: int, header: bool = True) -> str:
 
 
 def fine_tuned(encoder: str, benchmark: str, data_file: str, target: str, **data_overrides):
-    """(checkpoint dir as fine-tuning writes best/, read split, fine-tuning's dev predictions).
+    """``fine_tuned_scored`` without the metrics."""
+    return fine_tuned_scored(encoder, benchmark, data_file, target, **data_overrides)[:3]
+
+
+def fine_tuned_scored(encoder: str, benchmark: str, data_file: str, target: str, **data_overrides):
+    """(checkpoint dir as fine-tuning writes best/, read split, fine-tuning's dev predictions and metrics).
 
     The head is random (scaled up so that outputs vary with the input); fine-tuning's evaluation
     (``evaluate_splits`` with the benchmark's adapter) predicts ``data_file`` with it.
@@ -153,8 +164,18 @@ def fine_tuned(encoder: str, benchmark: str, data_file: str, target: str, **data
     FinetuneSettings.for_benchmark(spec, labels.labels if labels else None, data).write(target)
     split = read_split(spec, data_file, labels)
     features = adapter.features(split, training=False)
-    _, predictions = evaluate_splits(model, adapter, {"dev": split}, {"dev": features}, 16)["dev"]
-    return target, split, predictions
+    metrics, predictions = evaluate_splits(model, adapter, {"dev": split}, {"dev": features}, 16)["dev"]
+    return target, split, predictions, metrics
+
+
+def run_predict(argv, monkeypatch, capsys):
+    """tools/predict.py in this process (no paddle start-up per case): (exit code, stdout, stderr)."""
+    monkeypatch.setenv("MKL_DEBUG_CPU_TYPE", os.environ.get("MKL_DEBUG_CPU_TYPE", "5"))
+    monkeypatch.setattr(sys, "argv", ["predict.py", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(os.path.join(REPO, "tools", "predict.py"), run_name="__main__")
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
 
 
 def cmrc_slice(shared_data, tmp_path, articles: int = 6) -> str:

@@ -15,7 +15,7 @@ from tests.serving.helpers import build_checkpoint, exported, write_vocab
 
 paddle = pytest.importorskip("paddle")
 
-from ernie.serving import META_SUFFIX, Predictor, ServingError, export_model  # noqa: E402
+from ernie.serving import META_SUFFIX, Example, Predictor, ServingError, export_model  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOL = 1e-4
@@ -127,14 +127,14 @@ def test_paddlenlp_checkpoint_exports_and_predicts(tmp_path, num_labels):
     PTokenizer(vocab).save_pretrained(directory)
     prefix = str(tmp_path / "out" / "inference")
     if num_labels == 2:
-        # PaddleNLP leaves out id2label when it equals its default (two labels): there is no label map.
-        with pytest.raises(ServingError, match="no label map"):
-            export_model(directory, prefix)
+        # PaddleNLP leaves out id2label when it equals its default (two labels); --labels still names them.
         result = export_model(directory, prefix, labels=["negative", "positive"])
         assert result.meta["labels"] == ["negative", "positive"]
+        assert result.meta["labels_source"] == "--labels"
     else:
         result = export_model(directory, prefix)
         assert result.meta["labels"] == ["LABEL_0", "LABEL_1", "LABEL_2"]
+        assert result.meta["labels_source"] == "config.json id2label"
     assert result.head == "sequence_classification"
     predictor = Predictor(result.prefix, threads=1)
     tokenizer = PTokenizer.from_pretrained(directory)
@@ -144,6 +144,93 @@ def test_paddlenlp_checkpoint_exports_and_predicts(tmp_path, num_labels):
     with paddle.no_grad():
         want = model(paddle.to_tensor(ids), paddle.to_tensor(types)).numpy()
     assert np.abs(predictor.run(ids, types)[0] - want).max() <= TOL
+
+
+@pytest.mark.parametrize("num_labels", [2, 3])
+def test_paddlenlp_classifier_without_id2label_exports_and_serves_with_no_flag(
+    tmp_path, shared_data, num_labels
+):
+    # Before: tools/export.py refused it ("no label map") until --labels was given.
+    paddlenlp_or_skip()
+    from paddlenlp.transformers import ErnieConfig as PConfig
+    from paddlenlp.transformers import ErnieForSequenceClassification as PModel
+    from paddlenlp.transformers import ErnieTokenizer as PTokenizer
+
+    vocab = os.path.join(shared_data, "ernie_official", "vocab_en.txt")
+    with open(vocab, encoding="utf-8") as f:
+        vocab_size = len(f.read().splitlines())
+    paddle.seed(3)
+    config = PConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        num_labels=num_labels,
+    )
+    model = PModel(config)
+    with paddle.no_grad():  # larger than the initialiser's (std 0.02), so that the labels vary with the text
+        for parameter in model.parameters():
+            if parameter.ndim == 2:
+                parameter.set_value(paddle.randn(parameter.shape) * 0.2)
+    model.eval()
+    directory = tmp_path / "pnlp"
+    model.save_pretrained(str(directory))
+    PTokenizer(vocab).save_pretrained(str(directory))
+    saved = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    if num_labels == 2:
+        # PaddleNLP 2.8.1 leaves out the label map and num_labels when they are its defaults (two labels).
+        assert not {"id2label", "label2id", "num_labels", "num_classes"} & set(saved)
+    else:
+        # It writes LABEL_0.. for other counts; a config without them (hand-made, or another PaddleNLP
+        # version's) leaves only the weights to say there are three.
+        assert saved["id2label"] == {"0": "LABEL_0", "1": "LABEL_1", "2": "LABEL_2"}
+        del saved["id2label"], saved["label2id"]
+        (directory / "config.json").write_text(json.dumps(saved), encoding="utf-8")
+        assert not {"num_labels", "num_classes"} & set(saved)
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "tools/export.py",
+            "--model_dir",
+            str(directory),
+            "--output",
+            str(tmp_path / "out") + "/",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    names = [str(i) for i in range(num_labels)]
+    assert (
+        f"labels 0..{num_labels - 1} inferred from the classifier weights "
+        f"(no id2label in {directory / 'config.json'})" in done.stderr
+    )
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["labels"] == names and summary["labels_source"] == "classifier weights"
+    meta = json.loads((tmp_path / "out" / ("inference" + META_SUFFIX)).read_text(encoding="utf-8"))
+    assert meta["labels"] == names and meta["labels_source"] == "classifier weights"
+    assert meta["head"] == "sequence_classification"
+
+    with open(os.path.join(shared_data, "glue", "SST-2", "dev.tsv"), encoding="utf-8") as f:
+        sentences = [line.split("\t")[0] for line in f.read().splitlines()[1:21]]
+    predictor = Predictor(summary["prefix"], threads=1, batch_size=8)
+    served = predictor.predict([Example(line=k + 2, text_a=s) for k, s in enumerate(sentences)])
+    tokenizer = PTokenizer.from_pretrained(str(directory))
+    diffs = []
+    for sentence, result in zip(sentences, served):
+        enc = tokenizer(sentence)
+        assert predictor.tokenizer(sentence)["input_ids"] == enc["input_ids"]  # the same ids go in
+        with paddle.no_grad():
+            logits = model(paddle.to_tensor([enc["input_ids"]]), paddle.to_tensor([enc["token_type_ids"]]))
+        want = paddle.nn.functional.softmax(logits, axis=-1).numpy()[0]
+        diffs.append(np.abs(np.array(result["probs"]) - want).max())
+        assert result["label"] == names[int(np.argmax(want))]
+    print(f"max probability difference vs PaddleNLP dygraph ({num_labels} labels): {max(diffs):.3g}")
+    assert max(diffs) <= TOL
+    assert len({r["label"] for r in served}) > 1  # the labels vary: the comparison is not of constants
 
 
 def test_our_checkpoint_exports_through_the_cli(tmp_path):
@@ -172,22 +259,42 @@ def test_our_checkpoint_exports_through_the_cli(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ bad input
-def test_classification_without_label_map_is_refused_unless_labels_are_given(tmp_path):
-    directory, _, _ = build_checkpoint(str(tmp_path), "cls")
+def test_classification_without_label_map_takes_labels_from_the_weights_or_from_labels(tmp_path, caplog):
+    # Before: refused ("no label map") unless --labels was given.
+    directory, model, tokenizer = build_checkpoint(str(tmp_path), "cls")
+    config_file = os.path.join(directory, "config.json")
+    with open(config_file, encoding="utf-8") as f:
+        config = json.load(f)
+    del config["id2label"], config["num_labels"]  # nothing in config.json says 3 (the default would be 2)
+    with open(config_file, "w", encoding="utf-8") as f:
+        json.dump(config, f)
+    out = tmp_path / "out"
+    with caplog.at_level("INFO", logger="ernie"):
+        result = export_model(directory, str(out / "inference"))
+    assert result.meta["labels"] == ["0", "1", "2"]
+    assert result.meta["labels_source"] == "classifier weights"
+    assert f"labels 0..2 inferred from the classifier weights (no id2label in {config_file})" in caplog.text
+    ids, types = padded_batch(tokenizer, TEXTS)
+    got = Predictor(result.prefix, threads=1).run(ids, types)[0]
+    assert np.abs(got - dygraph_outputs(model, ids, types)[0]).max() <= TOL
+    # --labels still names them, and must count the weights' outputs.
+    with pytest.raises(ServingError, match="2 labels given, the model has num_labels=3"):
+        export_model(directory, str(out / "inference"), labels=["a", "b"])
+    result = export_model(directory, str(out / "inference"), labels=["a", "b", "c"])
+    assert result.meta["labels"] == ["a", "b", "c"] and result.meta["labels_source"] == "--labels"
+
+
+def test_token_classification_without_label_map_is_still_refused(tmp_path):
+    # Tags need their names (the predictor reads entities from B-/I-/O), so none are made up.
+    directory, _, _ = build_checkpoint(str(tmp_path), "ner")
     config_file = os.path.join(directory, "config.json")
     with open(config_file, encoding="utf-8") as f:
         config = json.load(f)
     del config["id2label"]
     with open(config_file, "w", encoding="utf-8") as f:
         json.dump(config, f)
-    out = tmp_path / "out"
-    with pytest.raises(ServingError, match="id2label"):
-        export_model(directory, str(out / "inference"))
-    assert not out.exists() or not os.listdir(out)
-    with pytest.raises(ServingError, match="3 labels|num_labels=3"):
-        export_model(directory, str(out / "inference"), labels=["a", "b"])
-    result = export_model(directory, str(out / "inference"), labels=["a", "b", "c"])
-    assert result.meta["labels"] == ["a", "b", "c"]
+    with pytest.raises(ServingError, match="no label map"):
+        export_model(directory, str(tmp_path / "out" / "inference"))
 
 
 def test_label_map_with_wrong_ids_is_refused(tmp_path):

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import runpy
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tests.serving.helpers import build_checkpoint, copy_export, exported
+from tests.serving.helpers import build_checkpoint, copy_export, exported, run_predict
 
 paddle = pytest.importorskip("paddle")
 
@@ -296,16 +295,6 @@ def test_long_inputs_are_truncated_and_counted(root):
 
 
 # ============================================================================================ the CLI
-def run_predict(argv, monkeypatch, capsys):
-    """tools/predict.py in this process (no paddle start-up per case): (exit code, stdout, stderr)."""
-    monkeypatch.setenv("MKL_DEBUG_CPU_TYPE", os.environ.get("MKL_DEBUG_CPU_TYPE", "5"))
-    monkeypatch.setattr(sys, "argv", ["predict.py", *argv])
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(os.path.join(REPO, "tools", "predict.py"), run_name="__main__")
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
-
-
 def test_cli_writes_one_line_per_example_and_reports_truncation(root, tmp_path, monkeypatch, capsys):
     prefix, _, _ = exported(root, "cls")
     source = write(tmp_path / "in.txt", "the film was great !\n\n" + " ".join(TEXTS * 4) + "\nbad\n")
@@ -422,8 +411,11 @@ def test_real_sst2_and_chnsenticorp_end_to_end(shared_data, tmp_path):
         .read()
         .splitlines()[:31]
     )
-    zh = tmp_path / "chnsenticorp.tsv"  # header label<TAB>text_a, as in the benchmark file
-    zh.write_text("\n".join(zh_rows) + "\n", encoding="utf-8")
+    # The benchmark file's text_a column behind an id column, without its labels ("0"/"1"): this
+    # random model's labels are neg/neu/pos, and a gold label the model does not have is an error.
+    zh = tmp_path / "chnsenticorp.tsv"
+    texts_zh = [row.split("\t")[1] for row in zh_rows[1:]]
+    zh.write_text("qid\ttext_a\n" + "".join(f"{k}\t{t}\n" for k, t in enumerate(texts_zh)), encoding="utf-8")
 
     for name, vocab, source, count, max_len in (
         ("en", "vocab_en.txt", sst, 40, 128),
@@ -473,11 +465,7 @@ def test_real_sst2_and_chnsenticorp_end_to_end(shared_data, tmp_path):
         assert f"wrote {count} lines" in done.stderr
         lines = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
         assert len(lines) == count
-        texts = (
-            [json.loads(x)["text_a"] for x in sst.read_text().splitlines()]
-            if name == "en"
-            else [r.split("\t")[1] for r in zh_rows[1:]]
-        )
+        texts = [json.loads(x)["text_a"] for x in sst.read_text().splitlines()] if name == "en" else texts_zh
         for result, text in list(zip(lines, texts))[:5]:
             assert result["label"] in ("neg", "neu", "pos") and abs(sum(result["probs"]) - 1) < 1e-6
             (logits,), _ = dygraph(model, tokenizer, text, max_length=max_len)

@@ -1,0 +1,127 @@
+"""Predictor memory and speed on text of varied lengths: the oneDNN primitive cache and the batch widths.
+
+Every distinct input shape makes oneDNN build (and cache) its own primitives: on base, ~130-150 ms and
+~350 MB each, so predicting a dev file whose batches all differ in width grows the process by GBs. Two
+knobs bound it: the cache capacity (``Predictor(onednn_cache=...)``) and rounding each batch width up to
+a multiple (``width_multiple``: fewer shapes, a little more padding). This bench predicts the real SST-2
+dev file (872 sentences) with a random-weight classifier of the chosen size, each setting in its own
+child process (peak RSS is per process), and reports peak RSS and sentences per second; the reference
+is the setting the predictor had before (cache 16, exact widths) in the same run. ``sorted: false``
+predicts batch by batch in file order (no sorting by length across the file) to show what the sorting
+gains. Prints one JSON line.
+
+    python bench/predictor_memory.py [--size base] [--data ../shared/data] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from common import ROOT, SIZES  # noqa: E402  (first: the repository on sys.path)
+
+# (cache capacity, width multiple, sorted): the first is the reference (the predictor's old setting).
+SETTINGS = [(16, 1, True), (16, 1, False), (1, 1, True), (2, 1, True), (4, 1, True), (1, 8, True)]
+
+
+def child(args: argparse.Namespace) -> dict:
+    import resource
+
+    from ernie.serving import Predictor, read_examples
+
+    examples, _ = read_examples(os.path.join(args.data, "glue", "SST-2", "dev.tsv"), qa=False)
+    predictor = Predictor(
+        args.prefix, threads=args.threads, onednn_cache=args.cache, width_multiple=args.multiple
+    )
+    start = time.perf_counter()
+    # Unsorted: one batch per chunk, so batches keep the file's order and mix lengths.
+    chunk = 0 if args.sorted else predictor.batch_size
+    outputs = list(predictor.predict_stream(examples, chunk_size=chunk))
+    seconds = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": seconds, "sentences_per_s": len(outputs) / seconds, "peak_rss_mb": peak_kib / 1024}
+
+
+def export(size: str, directory: str, vocab: str) -> str:
+    import paddle
+
+    from ernie import ErnieConfig, ErnieTokenizer
+    from ernie.modeling import ErnieForSequenceClassification
+    from ernie.serving import export_model
+
+    tokenizer = ErnieTokenizer(vocab)
+    paddle.seed(0)
+    config = ErnieConfig(
+        vocab_size=tokenizer.vocab_size, num_labels=2, id2label={"0": "neg", "1": "pos"}, **SIZES[size]
+    )
+    model = ErnieForSequenceClassification(config)
+    checkpoint = os.path.join(directory, "checkpoint")
+    model.save_pretrained(checkpoint)
+    tokenizer.save_pretrained(checkpoint)
+    prefix = os.path.join(directory, "export", "inference")
+    export_model(checkpoint, prefix, max_seq_len=128)
+    return prefix
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", default="base", choices=sorted(SIZES))
+    parser.add_argument(
+        "--data", default=os.environ.get("ERNIE_TEST_DATA", os.path.join(ROOT, "..", "shared", "data"))
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--prefix", help=argparse.SUPPRESS)
+    parser.add_argument("--cache", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--multiple", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--sorted", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args)))
+        return
+    started = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = export(args.size, tmp, os.path.join(args.data, "ernie_official", "vocab_en.txt"))
+        model_mb = os.path.getsize(prefix + ".pdiparams") / 2**20
+        results = []
+        for cache, multiple, ordered in SETTINGS:
+            command = [
+                sys.executable, __file__, "--child", "--prefix", prefix, "--data", args.data,
+                "--threads", str(args.threads), "--cache", str(cache), "--multiple", str(multiple),
+                "--sorted", str(int(ordered)),
+            ]  # fmt: skip
+            out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            measured = json.loads(out.strip().splitlines()[-1])
+            results.append(
+                {
+                    "onednn_cache": cache,
+                    "width_multiple": multiple,
+                    "sorted": ordered,
+                    "peak_rss_mb": round(measured["peak_rss_mb"]),
+                    "sentences_per_s": round(measured["sentences_per_s"], 2),
+                }
+            )
+    reference = results[0]
+    for row in results:
+        row["rss_vs_reference"] = round(row["peak_rss_mb"] / reference["peak_rss_mb"], 3)
+        row["speed_vs_reference"] = round(row["sentences_per_s"] / reference["sentences_per_s"], 3)
+    line = {
+        "bench": "predictor_memory",
+        "size": args.size,
+        "params_mb": round(model_mb),
+        "threads": args.threads,
+        "settings": results,
+        "seconds": round(time.time() - started, 1),
+    }
+    print(json.dumps(line))
+
+
+if __name__ == "__main__":
+    main()
