@@ -48,7 +48,11 @@ _TSV_COLUMNS = {
     "sentence2": "text_b",
     "question": "question",
     "context": "context",
+    "question1": "text_a",
+    "question2": "text_b",
 }
+# A sentence-pair TSV (not question answering) whose question comes first: QNLI's question + sentence.
+_TSV_PAIR_COLUMNS = {"question": "text_a", "sentence": "text_b"}
 # Columns of the gold answer, first match wins: sentence tasks (GLUE names it label, gold_label or score), QA.
 _TSV_GOLD = ("label", "gold_label", "score")
 _TSV_QA_GOLD = ("answer",)
@@ -138,8 +142,15 @@ def read_examples(path: str, qa: bool, fmt: str = "auto") -> tuple[list[Example]
         header = lines[header_index].split("\t")
         columns = {}
         gold_names = _TSV_QA_GOLD if qa else _TSV_GOLD
+        names = {column.strip() for column in header}
+        pairs = not qa and set(_TSV_PAIR_COLUMNS) <= names
         for k, column in enumerate(header):
-            key = "gold" if column.strip() in gold_names else _TSV_COLUMNS.get(column.strip())
+            column = column.strip()
+            key = (
+                "gold"
+                if column in gold_names
+                else (pairs and _TSV_PAIR_COLUMNS.get(column)) or _TSV_COLUMNS.get(column)
+            )
             if key is not None and key not in columns:
                 columns[key] = k
         needed = ("question", "context") if qa else ("text_a",)

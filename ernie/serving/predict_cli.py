@@ -16,7 +16,8 @@ Runtime, as the export says or --backend chooses (the same command as ernie-pred
 
 Input (--format auto picks by extension, else by the first line): JSONL with `text_a` (+ `text_b`),
 or `question` and `context` for question answering; TSV with a header naming those columns (GLUE's
-`sentence`, `sentence1`, `sentence2` too); plain text, one text per line, for single-text tasks.
+`sentence`, `sentence1`/`sentence2`, QQP's `question1`/`question2` and QNLI's `question` + `sentence`
+pairs too); plain text, one text per line, for single-text tasks.
 `-` reads stdin. Blank lines are skipped and counted. Output: one JSON object per example, in
 order: `label` and `probs` (classification), `score` (regression), `entities` (token classification,
 character offsets into text_a), `answer` (question answering, character offsets into context),
