@@ -6,6 +6,7 @@ It imports neither paddle nor ``ernie``: a bench chooses when ``MKL_DEBUG_CPU_TY
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import warnings
@@ -14,6 +15,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 warnings.filterwarnings("ignore")
+DATA = os.environ.get("ERNIE_TEST_DATA", os.path.join(ROOT, "..", "shared", "data"))
+
+
+def bench_parser(doc: str) -> argparse.ArgumentParser:
+    """A bench's parser: its docstring as the help, and ``--data`` (the real data folder)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=DATA, help="the real data folder (default: $ERNIE_TEST_DATA)")
+    return parser
+
 
 # ERNIE tiny (4 x 312) and base (12 x 768).
 SIZES = {

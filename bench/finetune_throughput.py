@@ -17,25 +17,19 @@ time (target >= 0.9). One JSON line.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
 import tempfile
 import time
 
-from common import ROOT, SIZES, alternate, engine_step_timer  # noqa: E402  (first: the repository on sys.path)
+from common import SIZES, alternate, bench_parser, engine_step_timer  # noqa: E402  (first: the repository on sys.path)
 
 import ernie  # noqa: E402,F401  (before paddle: sets MKL_DEBUG_CPU_TYPE on AMD CPUs)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--data", default=os.environ.get("ERNIE_TEST_DATA", os.path.join(ROOT, "..", "shared", "data"))
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--size", default="tiny", choices=sorted(SIZES))
     parser.add_argument("--steps", type=int, default=40, help="timed steps of each kind")
     parser.add_argument("--warmup", type=int, default=5)

@@ -23,7 +23,6 @@ One JSON line; exit 1 when any kill is not identical (its run folder is kept and
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -35,7 +34,7 @@ import tempfile
 import time
 from typing import Callable, Optional
 
-from common import ROOT  # noqa: E402  (first: the repository on sys.path)
+from common import ROOT, bench_parser  # noqa: E402  (first: the repository on sys.path)
 
 import ernie  # noqa: E402,F401  (before paddle: sets MKL_DEBUG_CPU_TYPE on AMD CPUs)
 
@@ -230,12 +229,7 @@ def check(name: str, command: Command, work: str, kills: int, rng: random.Random
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--data", default=os.environ.get("ERNIE_TEST_DATA", os.path.join(ROOT, "..", "shared", "data"))
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--kills", type=int, default=10, help="killed-and-resumed runs of each tool")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random kill moments")
     parser.add_argument("--only", choices=["pretrain", "finetune"])

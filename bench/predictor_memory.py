@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from common import ROOT, SIZES  # noqa: E402  (first: the repository on sys.path)
+from common import SIZES, bench_parser  # noqa: E402  (first: the repository on sys.path)
 
 # (cache capacity, width multiple, sorted): the first is the reference (the predictor's old setting).
 SETTINGS = [(16, 1, True), (16, 1, False), (1, 1, True), (2, 1, True), (4, 1, True), (1, 8, True)]
@@ -69,13 +69,8 @@ def export(size: str, directory: str, vocab: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--size", default="base", choices=sorted(SIZES))
-    parser.add_argument(
-        "--data", default=os.environ.get("ERNIE_TEST_DATA", os.path.join(ROOT, "..", "shared", "data"))
-    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", help=argparse.SUPPRESS)

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Union
 
-from common import ROOT  # noqa: E402  (first: the repository on sys.path)
+from common import ROOT, bench_parser  # noqa: E402  (first: the repository on sys.path)
 from predictor_memory import export  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only: the bench never listens or connects elsewhere
@@ -235,12 +235,7 @@ def run_mode(prefix: str, flags: Iterable[str], args: argparse.Namespace, senten
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--data", default=os.environ.get("ERNIE_TEST_DATA", os.path.join(ROOT, "..", "shared", "data"))
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--size", default="tiny", choices=["tiny", "base"])
     parser.add_argument("--clients", type=int, default=8, help=f"concurrent clients, 1..{MAX_CLIENTS}")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per mode")

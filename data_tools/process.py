@@ -41,7 +41,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ernie.files import LoneSurrogateError, json_loads
+from ernie.files import JsonTextError, json_loads
 
 from . import lexicon, units
 from .shards import IGNORE
@@ -176,11 +176,8 @@ class Processor:
             if chunk.kind == "jsonl":
                 try:
                     record = json_loads(text)
-                except LoneSurrogateError as exc:
-                    skip.append(("invalid Unicode", chunk.file, line, str(exc)))
-                    continue
-                except json.JSONDecodeError as exc:
-                    skip.append(("invalid JSON", chunk.file, line, exc.msg))
+                except (json.JSONDecodeError, JsonTextError) as exc:  # JsonTextError: a lone surrogate, ...
+                    skip.append(("invalid JSON", chunk.file, line, getattr(exc, "msg", str(exc))))
                     continue
                 value = record.get(self.settings.text_key) if isinstance(record, dict) else None
                 if not isinstance(value, str):

@@ -70,19 +70,27 @@ def json_dumps(value: Any, **kwargs: Any) -> str:
     return json.dumps(_finite(value), allow_nan=False, **kwargs)
 
 
-class LoneSurrogateError(ValueError):
-    """JSON text escaping half a surrogate pair (``"\\ud800"``): no character of any text."""
+class JsonTextError(ValueError):
+    """JSON text Python cannot take although it is well-formed: a lone surrogate escape (``"\\ud800"``,
+    no character of any text), nesting past the recursion limit, an integer past the digit limit."""
 
 
 def json_loads(text: str) -> Any:
-    """``json.loads`` that refuses a lone surrogate (tokenizers and UTF-8 writers cannot take one):
-    raises ``json.JSONDecodeError`` or ``LoneSurrogateError``, both ``ValueError``."""
-    value = json.loads(text)
-    if "\\ud" in text or "\\uD" in text:  # only an escape can make one; re-encode only then
+    """``json.loads`` for untrusted input: raises ``json.JSONDecodeError`` (malformed) or ``JsonTextError``
+    (see there), both ``ValueError``, never another exception."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise JsonTextError("invalid JSON (nested too deeply)") from None
+    except ValueError as exc:  # an integer of over sys.get_int_max_str_digits() digits
+        raise JsonTextError(f"invalid JSON ({str(exc).partition(';')[0]})") from None
+    if "\\ud" in text or "\\uD" in text:  # only an escape can make a lone surrogate; re-encode only then
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            raise LoneSurrogateError("a lone surrogate escape (invalid Unicode)") from None
+            raise JsonTextError("a lone surrogate escape (invalid Unicode)") from None
     return value
 
 

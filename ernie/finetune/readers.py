@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Optional, Union
 
 from ..errors import UsageError
-from ..files import LoneSurrogateError, json_loads
+from ..files import JsonTextError, json_loads
 from .benchmarks import CLUE_JSON, NER_TSV, REGRESSION, SQUAD_JSON, TSV, BenchmarkSpec
 
 
@@ -275,7 +275,7 @@ def read_clue_json(spec: BenchmarkSpec, path: str, labels: Optional[LabelSet] = 
         except json.JSONDecodeError as exc:
             result.malformed.append(DataIssue(path, number, f"invalid JSON ({exc.msg})"))
             continue
-        except LoneSurrogateError as exc:
+        except JsonTextError as exc:
             result.malformed.append(DataIssue(path, number, str(exc)))
             continue
         if not isinstance(obj, dict):
@@ -396,7 +396,7 @@ def read_squad(spec: BenchmarkSpec, path: str) -> ReadResult:
             data = json_loads(f.read())
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
-    except LoneSurrogateError as exc:
+    except JsonTextError as exc:
         raise UsageError(f"{path}: {exc}") from None
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: not UTF-8 (byte {exc.start})") from None

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from ..errors import ErnieError
-from ..files import LoneSurrogateError, json_dumps, json_loads
+from ..files import JsonTextError, json_dumps, json_loads
 from .batcher import MicroBatcher
 from .errors import ServingError
 from .inputs import Example, _example_from_fields
@@ -80,12 +80,8 @@ def parse_examples(body: bytes, qa: bool, max_examples: int) -> tuple[list[Examp
         raise RequestError(
             f"{BODY}: invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from None
-    except LoneSurrogateError as exc:
+    except JsonTextError as exc:
         raise RequestError(f"{BODY}: {exc}") from None
-    except RecursionError:  # "[[[[..." deeper than the interpreter's recursion limit
-        raise RequestError(f"{BODY}: invalid JSON (nested too deeply)") from None
-    except ValueError as exc:  # an integer of over 4300 digits (sys.get_int_max_str_digits)
-        raise RequestError(f"{BODY}: invalid JSON ({str(exc).partition(';')[0]})") from None
     single = isinstance(value, dict)
     items = [value] if single else value
     if not isinstance(items, list):

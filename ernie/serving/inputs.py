@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from ..files import LoneSurrogateError, json_loads
+from ..files import JsonTextError, json_loads
 from .errors import ServingError
 
 
@@ -128,7 +128,7 @@ def read_examples(path: str, qa: bool, fmt: str = "auto") -> tuple[list[Example]
                 raise ServingError(
                     f"{name}: line {lineno}: invalid JSON ({exc.msg} at column {exc.colno})"
                 ) from None
-            except LoneSurrogateError as exc:
+            except JsonTextError as exc:
                 raise ServingError(f"{name}: line {lineno}: {exc}") from None
             if not isinstance(obj, dict):
                 raise ServingError(f"{name}: line {lineno}: expected a JSON object, got {type(obj).__name__}")

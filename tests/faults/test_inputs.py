@@ -20,7 +20,7 @@ def test_a_lone_surrogate_in_jsonl_is_skipped_with_its_line(tmp_path):
     corpus.write_text(good + '\n{"text": "broken \\ud800 text. More words here."}\n' + good + "\n")
     vocab = os.path.join(ROOT, "data_tools", "demo_corpus", "vocab_en.txt")
     manifest = build_shards([str(corpus)], vocab, str(tmp_path / "out"), "en", ["sentence_reordering"])
-    skipped = manifest["counts"]["skipped"]["invalid Unicode"]
+    skipped = manifest["counts"]["skipped"]["invalid JSON"]
     assert skipped["count"] == 1 and skipped["examples"] == [
         f"{corpus}:2 (a lone surrogate escape (invalid Unicode))"
     ]

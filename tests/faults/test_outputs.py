@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from data_tools.build import build_shards, demo_corpus
-from tests.fixtures.finetune.tiny import make_tiny_model
+from tests.fixtures.finetune.tiny import sst2_slice
 from tests.serving.helpers import build_checkpoint, exported
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -141,15 +141,7 @@ def test_pretraining_under_a_regular_file(tmp_path, demo_shards):
 # ---------------------------------------------------------------------------------------------- fine-tuning
 @pytest.fixture(scope="module")
 def sst2(tmp_path_factory, shared_data):
-    root = tmp_path_factory.mktemp("sst2")
-    data = root / "SST-2"
-    data.mkdir()
-    for split, rows in (("train", 24), ("dev", 16)):
-        with open(os.path.join(shared_data, "glue", "SST-2", f"{split}.tsv"), encoding="utf-8") as f:
-            lines = f.read().split("\n")
-        (data / f"{split}.tsv").write_text("\n".join(lines[: rows + 1]) + "\n", encoding="utf-8")
-    vocab = os.path.join(shared_data, "ernie_official", "vocab_en.txt")
-    return str(data), make_tiny_model(str(root / "model"), vocab_file=vocab)
+    return sst2_slice(str(tmp_path_factory.mktemp("sst2")), shared_data, train_rows=24, dev_rows=16)
 
 
 def finetune_args(sst2, output) -> list[str]:

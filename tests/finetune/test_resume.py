@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.fixtures.finetune.tiny import make_tiny_model
+from tests.fixtures.finetune.tiny import sst2_slice
 from tests.fixtures.runs import assert_same_weights, checkpoint_weights, log_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -23,17 +23,7 @@ TOOL = os.path.join(ROOT, "tools", "finetune.py")
 
 @pytest.fixture(scope="module")
 def sst2(tmp_path_factory, shared_data):
-    root = tmp_path_factory.mktemp("sst2")
-    data = root / "SST-2"
-    data.mkdir()
-    for split, rows in (("train", 96), ("dev", 40)):
-        with open(os.path.join(shared_data, "glue", "SST-2", f"{split}.tsv"), encoding="utf-8") as f:
-            lines = f.read().split("\n")
-        (data / f"{split}.tsv").write_text("\n".join(lines[: rows + 1]) + "\n", encoding="utf-8")
-    model = make_tiny_model(
-        str(root / "model"), vocab_file=os.path.join(shared_data, "ernie_official", "vocab_en.txt")
-    )
-    return str(data), model
+    return sst2_slice(str(tmp_path_factory.mktemp("sst2")), shared_data, train_rows=96, dev_rows=40)
 
 
 def command(data, model, output, *extra):

@@ -526,10 +526,14 @@ def test_real_msra_ner_and_cmrc2018_spans_point_into_the_text(shared_data, tmp_p
 def test_glue_pair_tsvs_read_as_their_pairs(tmp_path):
     """QNLI (question, sentence) and QQP (question1, question2) as sentence pairs, in fine-tuning's order."""
     qnli = tmp_path / "qnli.tsv"
-    qnli.write_text("index\tquestion\tsentence\tlabel\n0\tWho came?\tAnna came.\tentailment\n", encoding="utf-8")
+    qnli.write_text(
+        "index\tquestion\tsentence\tlabel\n0\tWho came?\tAnna came.\tentailment\n", encoding="utf-8"
+    )
     (example,), _ = read_examples(str(qnli), qa=False)
     assert (example.text_a, example.text_b) == ("Who came?", "Anna came.")
     qqp = tmp_path / "qqp.tsv"
-    qqp.write_text("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n1\t2\t3\tA?\tB?\t0\n", encoding="utf-8")
+    qqp.write_text(
+        "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n1\t2\t3\tA?\tB?\t0\n", encoding="utf-8"
+    )
     (example,), _ = read_examples(str(qqp), qa=False)
     assert (example.text_a, example.text_b) == ("A?", "B?")
