@@ -18,6 +18,7 @@ TOOLS = {
     "ernie-predict": "tools/predict.py",
     "ernie-serve": "tools/serve.py",
     "ernie-convert": "tools/convert_checkpoint.py",
+    "ernie-plot": "tools/plot.py",
     "ernie-data": None,
 }
 
