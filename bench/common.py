@@ -1,7 +1,7 @@
 """What the benches share: the repository on ``sys.path`` (they run as scripts) and the model sizes.
 
 It imports neither paddle nor ``ernie``: a bench chooses when ``MKL_DEBUG_CPU_TYPE`` gets set (importing
-``ernie`` before paddle sets it on AMD CPUs; bench/inference.py measures both settings).
+``ernie`` before paddle sets it on AMD CPUs).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ and pay off on CPUs with VNNI or avx512_bf16, see the README's benchmarks), bf16
 oneDNN, on CPUs with avx512_bf16; elsewhere the predictor runs fp32 and says so) or int8 (ONNX Runtime's
 dynamic quantization, PREFIX.int8.onnx; needs paddle2onnx and onnxruntime). --backend records the runtime that
 serves it by default (paddle, or onnxruntime: fp32 adds PREFIX.onnx), and tools/predict.py --backend
-overrides it when the export has that runtime's files. Defaults, chosen by bench/serving_backends.py:
+overrides it when the export has that runtime's files. Defaults, chosen by bench/inference.py:
 {backends}.
 --calibrate FILE runs the new export over FILE (predict.py's input; gold answers optional) in fp32 and as
 exported, then prints and records the agreement, the largest difference and, with gold answers, both

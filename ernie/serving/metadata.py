@@ -74,7 +74,7 @@ BACKENDS = (PADDLE, ONNXRUNTIME)
 BACKEND_PRECISIONS = {PADDLE: (FP32, BF16), ONNXRUNTIME: (FP32, INT8)}
 # The backend an export records when --backend is not given (bf16 has only Paddle, int8 only ONNX Runtime).
 # fp32 stays on Paddle Inference: it needs no optional package, and no backend wins on every CPU
-# (bench/serving_backends.py, README: ONNX Runtime 1.00-1.11x Paddle's throughput on this AMD EPYC without
+# (bench/inference.py, README: ONNX Runtime 1.00-1.11x Paddle's throughput on this AMD EPYC without
 # AVX-512, while issue 20 measured Paddle 1.15x ahead on base on an AVX-512 machine).
 DEFAULT_BACKEND = {FP32: PADDLE, BF16: PADDLE, INT8: ONNXRUNTIME}
 ONNX_SUFFIX = ".onnx"

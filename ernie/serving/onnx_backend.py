@@ -20,7 +20,7 @@ class OnnxRuntimeBackend:
         options.inter_op_num_threads = 1  # one chain of operators: parallel inside them, as Paddle's threads
         options.log_severity_level = 3  # paddle2onnx leaves unused constants: one warning each at load
         # Idle threads sleep instead of spinning for the next run: spinning took the cores from whatever ran
-        # next on this 2-core machine (bench/serving_backends.py: Paddle's batch-1 latency right after an
+        # next on this 2-core machine (bench/inference.py: Paddle's batch-1 latency right after an
         # ONNX Runtime call was 5x its latency after a Paddle call).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(model_file, options, providers=["CPUExecutionProvider"])

@@ -70,7 +70,7 @@ def convert(program_file: str, params_file: str, save_file: str, opset_version: 
 
 def quantize_int8(fp32_file: str, int8_file: str, reduce_range: bool = False) -> None:
     """``fp32_file`` with int8 MatMul weights in ``int8_file`` (``reduce_range``: 7-bit weights, which
-    ONNX Runtime suggests for CPUs without VNNI; bench/serving_backends.py measures both)."""
+    ONNX Runtime suggests for CPUs without VNNI: no faster here and no closer to fp32, see the README)."""
     ort = require("onnxruntime", "--precision int8")
     quantization = require("onnxruntime.quantization", "--precision int8", package="onnxruntime")
     folded = int8_file + ".folded.onnx"
