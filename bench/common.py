@@ -65,3 +65,23 @@ def alternate(full_step, bare_step, warmup: int, steps: int) -> tuple[list[float
         tokens += n
         bare_times.append(bare_step(k))
     return full_times, bare_times, tokens
+
+
+def random_classifier(directory: str, size: str, vocab: str) -> str:
+    """A random-weight classifier checkpoint of ``size`` with the English vocabulary."""
+    import paddle
+
+    from ernie import ErnieConfig, ErnieTokenizer
+    from ernie.modeling import ErnieForSequenceClassification
+
+    tokenizer = ErnieTokenizer(vocab)
+    paddle.seed(0)
+    config = ErnieConfig(
+        vocab_size=tokenizer.vocab_size, num_labels=2, id2label={"0": "0", "1": "1"}, **SIZES[size]
+    )
+    model = ErnieForSequenceClassification(config)
+    with paddle.no_grad():  # the initialiser's head gives near-ties on every input
+        model.classifier.weight.set_value(paddle.randn(model.classifier.weight.shape) * 2.0)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory

@@ -48,7 +48,7 @@ import sys
 import tempfile
 import time
 
-from common import ROOT, SIZES, bench_parser  # noqa: E402  (first: the repository on sys.path)
+from common import ROOT, bench_parser, random_classifier  # noqa: E402  (first: the repository on sys.path)
 
 REFERENCE = "paddle_fp32"
 PAUSE = 0.25  # seconds before each timed call: the previous engine's threads stop spinning
@@ -75,26 +75,6 @@ def vocab_file(args: argparse.Namespace) -> str:
 
 def sst2_dir(args: argparse.Namespace) -> str:
     return os.path.join(args.data, "glue", "SST-2")
-
-
-def random_classifier(directory: str, size: str, vocab: str) -> str:
-    """A random-weight classifier checkpoint of ``size`` with the English vocabulary."""
-    import paddle
-
-    from ernie import ErnieConfig, ErnieTokenizer
-    from ernie.modeling import ErnieForSequenceClassification
-
-    tokenizer = ErnieTokenizer(vocab)
-    paddle.seed(0)
-    config = ErnieConfig(
-        vocab_size=tokenizer.vocab_size, num_labels=2, id2label={"0": "0", "1": "1"}, **SIZES[size]
-    )
-    model = ErnieForSequenceClassification(config)
-    with paddle.no_grad():  # the initialiser's head gives near-ties on every input
-        model.classifier.weight.set_value(paddle.randn(model.classifier.weight.shape) * 2.0)
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
 
 
 def fine_tune(directory: str, args: argparse.Namespace) -> tuple[str, dict]:

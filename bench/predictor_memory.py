@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from common import SIZES, bench_parser  # noqa: E402  (first: the repository on sys.path)
+from common import SIZES, bench_parser, random_classifier  # noqa: E402  (first: the repository on sys.path)
 
 # (cache capacity, width multiple, sorted): the first is the reference (the predictor's old setting).
 SETTINGS = [(16, 1, True), (16, 1, False), (1, 1, True), (2, 1, True), (4, 1, True), (1, 8, True)]
@@ -49,21 +49,10 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def export(size: str, directory: str, vocab: str) -> str:
-    import paddle
-
-    from ernie import ErnieConfig, ErnieTokenizer
-    from ernie.modeling import ErnieForSequenceClassification
+    """A random-weight classifier of ``size`` exported under ``directory``; returns the export prefix."""
     from ernie.serving import export_model
 
-    tokenizer = ErnieTokenizer(vocab)
-    paddle.seed(0)
-    config = ErnieConfig(
-        vocab_size=tokenizer.vocab_size, num_labels=2, id2label={"0": "neg", "1": "pos"}, **SIZES[size]
-    )
-    model = ErnieForSequenceClassification(config)
-    checkpoint = os.path.join(directory, "checkpoint")
-    model.save_pretrained(checkpoint)
-    tokenizer.save_pretrained(checkpoint)
+    checkpoint = random_classifier(os.path.join(directory, "checkpoint"), size, vocab)
     prefix = os.path.join(directory, "export", "inference")
     export_model(checkpoint, prefix, max_seq_len=128)
     return prefix

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -103,17 +104,18 @@ def test_meta_describes_the_export(root):
         assert meta["ner_units"] == ("characters" if head == "ner" else None)
 
 
-@pytest.mark.parametrize("num_labels", [2, 3])
-def test_paddlenlp_checkpoint_exports_and_predicts(tmp_path, num_labels):
+def paddlenlp_classifier(directory: str, vocab: str, num_labels: int, weight_std: Optional[float] = None):
+    """A random tiny PaddleNLP 2.8.1 classifier saved with its tokenizer (as PaddleNLP users have them)."""
     paddlenlp_or_skip()
     from paddlenlp.transformers import ErnieConfig as PConfig
     from paddlenlp.transformers import ErnieForSequenceClassification as PModel
     from paddlenlp.transformers import ErnieTokenizer as PTokenizer
 
-    vocab = write_vocab(str(tmp_path / "v" / "vocab.txt"))
+    with open(vocab, encoding="utf-8") as f:
+        vocab_size = len(f.read().splitlines())
     paddle.seed(3)
     config = PConfig(
-        vocab_size=len(open(vocab).read().split()),
+        vocab_size=vocab_size,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=4,
@@ -121,10 +123,22 @@ def test_paddlenlp_checkpoint_exports_and_predicts(tmp_path, num_labels):
         num_labels=num_labels,
     )
     model = PModel(config)
+    if weight_std is not None:
+        with paddle.no_grad():
+            for parameter in model.parameters():
+                if parameter.ndim == 2:
+                    parameter.set_value(paddle.randn(parameter.shape) * weight_std)
     model.eval()
-    directory = str(tmp_path / "pnlp")
     model.save_pretrained(directory)
     PTokenizer(vocab).save_pretrained(directory)
+    return model
+
+
+@pytest.mark.parametrize("num_labels", [2, 3])
+def test_paddlenlp_checkpoint_exports_and_predicts(tmp_path, num_labels):
+    vocab = write_vocab(str(tmp_path / "v" / "vocab.txt"))
+    directory = str(tmp_path / "pnlp")
+    model = paddlenlp_classifier(directory, vocab, num_labels)
     prefix = str(tmp_path / "out" / "inference")
     if num_labels == 2:
         # PaddleNLP leaves out id2label when it equals its default (two labels); --labels still names them.
@@ -137,6 +151,8 @@ def test_paddlenlp_checkpoint_exports_and_predicts(tmp_path, num_labels):
         assert result.meta["labels_source"] == "config.json id2label"
     assert result.head == "sequence_classification"
     predictor = Predictor(result.prefix, threads=1)
+    from paddlenlp.transformers import ErnieTokenizer as PTokenizer
+
     tokenizer = PTokenizer.from_pretrained(directory)
     enc = tokenizer(TEXTS, padding=True)
     ids, types = np.array(enc["input_ids"]), np.array(enc["token_type_ids"])
@@ -151,32 +167,10 @@ def test_paddlenlp_classifier_without_id2label_exports_and_serves_with_no_flag(
     tmp_path, shared_data, num_labels
 ):
     # Before: tools/export.py refused it ("no label map") until --labels was given.
-    paddlenlp_or_skip()
-    from paddlenlp.transformers import ErnieConfig as PConfig
-    from paddlenlp.transformers import ErnieForSequenceClassification as PModel
-    from paddlenlp.transformers import ErnieTokenizer as PTokenizer
-
     vocab = os.path.join(shared_data, "ernie_official", "vocab_en.txt")
-    with open(vocab, encoding="utf-8") as f:
-        vocab_size = len(f.read().splitlines())
-    paddle.seed(3)
-    config = PConfig(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        num_labels=num_labels,
-    )
-    model = PModel(config)
-    with paddle.no_grad():  # larger than the initialiser's (std 0.02), so that the labels vary with the text
-        for parameter in model.parameters():
-            if parameter.ndim == 2:
-                parameter.set_value(paddle.randn(parameter.shape) * 0.2)
-    model.eval()
     directory = tmp_path / "pnlp"
-    model.save_pretrained(str(directory))
-    PTokenizer(vocab).save_pretrained(str(directory))
+    # Weights larger than the initialiser's (std 0.02), so that the labels vary with the text.
+    model = paddlenlp_classifier(str(directory), vocab, num_labels, weight_std=0.2)
     saved = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     if num_labels == 2:
         # PaddleNLP 2.8.1 leaves out the label map and num_labels when they are its defaults (two labels).
@@ -218,6 +212,8 @@ def test_paddlenlp_classifier_without_id2label_exports_and_serves_with_no_flag(
         sentences = [line.split("\t")[0] for line in f.read().splitlines()[1:21]]
     predictor = Predictor(summary["prefix"], threads=1, batch_size=8)
     served = predictor.predict([Example(line=k + 2, text_a=s) for k, s in enumerate(sentences)])
+    from paddlenlp.transformers import ErnieTokenizer as PTokenizer
+
     tokenizer = PTokenizer.from_pretrained(str(directory))
     diffs = []
     for sentence, result in zip(sentences, served):
