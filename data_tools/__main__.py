@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
         "--format",
         default="auto",
         choices=FORMATS,
-        help="lines: a sentence per line, blank line between documents; docs: a document per line; "
+        help="lines: a sentence per line, blank line between documents; paragraphs: blank line between "
+        "paragraphs (lines joined), two between documents; docs: a document per line; "
         'jsonl: {"text": ...} per line; ernie1: official ERNIE 1.0 pre-training lines; auto (default): by name/content',
     )
     build.add_argument("--text-key", default="text", help="JSONL key holding the text (default: text)")

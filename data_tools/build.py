@@ -24,7 +24,7 @@ from . import __version__, lexicon
 from .indexed import token_dtype
 from .process import Chunk, ChunkResult, Processor, Settings
 from .shards import ALL_TASKS, TaskShardWriter, sha256_file, write_manifest
-from .sources import FORMATS, check_readable, detect_format, iter_chunks, sentences_per_line
+from .sources import FORMATS, check_readable, detect_format, iter_chunks, line_shape
 
 log = logging.getLogger("data_tools")
 
@@ -57,6 +57,7 @@ EXAMPLES_PER_REASON = 5
 # Auto-detected sentence-per-line files whose lines hold this many sentences or more are probably
 # paragraphs or documents per line: the build says so and names --format docs.
 DOUBTFUL_SENTENCES_PER_LINE = 1.5
+DOUBTFUL_WRAPPED_SHARE = 0.3  # lines ending mid-sentence, continued on the next line
 DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_corpus")
 
 
@@ -231,11 +232,19 @@ def build_shards(
     for path, (fmt, why) in zip(inputs, detected):
         log.info("format  %s: %s (%s)", path, fmt, why)
         if fmt == "lines" and input_format == "auto":
-            per_line = sentences_per_line(path, lang)
-            if per_line >= DOUBTFUL_SENTENCES_PER_LINE:
+            per_line, wrapped = line_shape(path, lang)
+            if wrapped >= DOUBTFUL_WRAPPED_SHARE:
                 log.warning(
-                    "%s: its lines hold %.1f sentences on average; if each line is a document (or a "
-                    "paragraph), pass --format docs, or the sentence tasks see one sentence per line",
+                    "%s: %.0f%% of its lines stop mid-sentence and go on in the next one (hard-wrapped "
+                    "text); pass --format paragraphs, or the sentence tasks see line fragments as sentences",
+                    path,
+                    100 * wrapped,
+                )
+            elif per_line >= DOUBTFUL_SENTENCES_PER_LINE:
+                log.warning(
+                    "%s: its lines hold %.1f sentences on average; if each line is a paragraph, pass "
+                    "--format paragraphs (or docs: a document per line), or the sentence tasks see one "
+                    "sentence per line",
                     path,
                     per_line,
                 )

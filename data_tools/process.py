@@ -82,11 +82,11 @@ class Settings:
 
 @dataclass
 class Chunk:
-    kind: str  # lines | docs | jsonl | ernie1 | ir
+    kind: str  # lines | paragraphs | docs | jsonl | ernie1 | ir
     file: str
     texts: list[str]
     lines: list[int]
-    doc_sizes: Optional[list[int]] = None  # kind "lines": lines per document
+    doc_sizes: Optional[list[int]] = None  # kind "lines": lines per document; "paragraphs": paragraphs
     progress: int = 0  # input bytes this chunk accounts for
 
 
@@ -169,6 +169,15 @@ class Processor:
                 lines.extend(chunk.lines[k : k + size])
                 docs.extend([doc] * size)
                 k += size
+            result.counts["documents"] += len(chunk.doc_sizes)
+            return sentences, lines, docs
+        if chunk.kind == "paragraphs":  # each paragraph sentence-split, documents by doc_sizes
+            owners = np.repeat(np.arange(len(chunk.doc_sizes)), chunk.doc_sizes)
+            for text, line, doc in zip(chunk.texts, chunk.lines, owners.tolist()):
+                parts = split_sentences(text, self.lang)
+                sentences.extend(parts)
+                lines.extend([line] * len(parts))
+                docs.extend([doc] * len(parts))
             result.counts["documents"] += len(chunk.doc_sizes)
             return sentences, lines, docs
         doc = 0

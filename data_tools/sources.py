@@ -4,6 +4,10 @@ Formats (``--format``; ``auto`` picks per file):
 
 ``lines``   plain text, one sentence per line, a blank line between documents (the default).
 ``docs``    plain text, one document per line; sentences are split by ``text.split_sentences``.
+``paragraphs`` plain text in paragraphs: a blank line ends a paragraph, two or more blank lines in a
+            row end a document (as between chapters of Project Gutenberg books). The lines of a
+            paragraph are joined (hard-wrapped text) and sentence-split like ``docs``; a paragraph per
+            line with single blank lines between (wikitext, many novels) reads the same way.
 ``jsonl``   one JSON object per line, the document text under ``"text"`` (``--text-key``); the text
             is sentence-split like ``docs`` (line breaks inside it always end a sentence).
 ``ernie1``  the official ERNIE 1.0 pre-training format ``token_ids;sent_ids;pos_ids;seg_labels;label``.
@@ -30,7 +34,7 @@ from ernie.errors import UsageError
 from .process import Chunk
 from .text import split_sentences
 
-FORMATS = ("auto", "lines", "docs", "jsonl", "ernie1")
+FORMATS = ("auto", "lines", "paragraphs", "docs", "jsonl", "ernie1")
 _ERNIE1_LINE = re.compile(rb"^[\d ]+;[\d ]+;[\d ]+;[-\d ]+;\s*\d+\s*$")
 
 Skip = Callable[..., None]  # (reason, file, line[, detail])
@@ -90,24 +94,46 @@ def detect_format(path: str, requested: str) -> tuple[str, str]:
     return "lines", "auto: plain text, a sentence per line"
 
 
+def _is_cjk(char: str) -> bool:
+    return "\u3000" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff" or "\uff00" <= char <= "\uffef"
+
+
+def join_wrapped(parts: list[str]) -> str:
+    """The lines of one paragraph as one text: joined by a space, except between two CJK characters
+    (a line break inside Chinese text is not a word break)."""
+    text = parts[0]
+    for part in parts[1:]:
+        text += part if _is_cjk(text[-1]) and _is_cjk(part[0]) else " " + part
+    return text
+
+
 SAMPLE_LINES = 200  # lines looked at to judge whether a sentence-per-line reading is plausible
+_SENTENCE_END = tuple(".!?;:\"')]\u201d\u2019\u3002\uff01\uff1f\uff1b\uff1a\u300d\u300f\uff09")
 
 
-def sentences_per_line(path: str, lang: str) -> float:
-    """Mean sentences per non-blank line over the first ``SAMPLE_LINES`` of a plain-text file: well
-    above 1 means the lines are paragraphs or documents, not sentences."""
+def line_shape(path: str, lang: str) -> tuple[float, float]:
+    """Over the first ``SAMPLE_LINES`` non-blank lines of a plain-text file: the mean sentences per line
+    (well above 1: the lines are paragraphs or documents) and the share of lines that stop mid-sentence
+    with the text going on in the next line (high: hard-wrapped paragraphs)."""
     reader = InputFile(path)
-    counts = []
+    counts: list[int] = []
+    wrapped = 0
+    previous = ""
     try:
         for raw in reader.lines():
             text = raw.decode("utf-8", errors="replace").strip()
+            if text and previous and not previous.endswith(_SENTENCE_END):
+                wrapped += 1
+            previous = text
             if text:
-                counts.append(len(split_sentences(text, lang)))
                 if len(counts) == SAMPLE_LINES:
                     break
+                counts.append(len(split_sentences(text, lang)))
     finally:
         reader.close()
-    return sum(counts) / len(counts) if counts else 0.0
+    if not counts:
+        return 0.0, 0.0
+    return sum(counts) / len(counts), wrapped / len(counts)
 
 
 def decoded_lines(reader: InputFile, skip: Skip) -> Iterator[tuple[int, str]]:
@@ -137,13 +163,44 @@ def iter_chunks(
 
         def flush() -> Chunk:
             nonlocal texts, lines, doc_sizes, size
-            chunk = Chunk(kind, path, texts, lines, doc_sizes if kind == "lines" else None, reader.consumed())
+            sizes = doc_sizes if kind in ("lines", "paragraphs") else None
+            chunk = Chunk(kind, path, texts, lines, sizes, reader.consumed())
             texts, lines, doc_sizes, size = [], [], [], 0
             return chunk
 
+        paragraph: list[str] = []  # kind "paragraphs": the stripped lines of the open paragraph
+        paragraph_line = 0
+        blank_run = 0
+
+        def close_paragraph() -> None:
+            nonlocal paragraph, open_doc, size
+            if paragraph:
+                texts.append(join_wrapped(paragraph))
+                lines.append(paragraph_line)
+                size += len(texts[-1])
+                open_doc += 1
+                paragraph = []
+
         for number, text in decoded_lines(reader, skip):
             counts["lines"] += 1
-            if kind == "lines":
+            if kind == "paragraphs":
+                part = text.strip()
+                if part:
+                    if not paragraph:
+                        paragraph_line = number
+                    paragraph.append(part)
+                    blank_run = 0
+                    continue
+                close_paragraph()
+                blank_run += 1
+                # A document ends at two blank lines, or at a paragraph end once the chunk is full
+                # (a file without chapter breaks is one long document, cut like any other).
+                if open_doc and (blank_run >= 2 or size >= chunk_chars):
+                    doc_sizes.append(open_doc)
+                    open_doc = 0
+                    if size >= chunk_chars:
+                        yield flush()
+            elif kind == "lines":
                 sentence = text.strip()
                 if not sentence:
                     if open_doc:
@@ -168,7 +225,8 @@ def iter_chunks(
                 size += len(text)
                 if size >= chunk_chars:
                     yield flush()
-        if kind == "lines" and open_doc:
+        close_paragraph()
+        if kind in ("lines", "paragraphs") and open_doc:
             doc_sizes.append(open_doc)
         if texts:
             yield flush()
@@ -195,5 +253,6 @@ __all__ = [
     "decoded_lines",
     "detect_format",
     "iter_chunks",
-    "sentences_per_line",
+    "join_wrapped",
+    "line_shape",
 ]

@@ -51,7 +51,10 @@ class ErnieConfig:
     pad_token_id: int = 0
     pool_act: str = "tanh"
     layer_norm_eps: float = 1e-12
-    # Heads.
+    # Heads. The masked-LM output matrix is the word embeddings (BERT's and the official default,
+    # weight_sharing) unless false: then it is a matrix of its own, and the softmax's push on every
+    # row no longer moves the input embeddings of tokens a small corpus never shows (bench/README).
+    tie_word_embeddings: bool = True
     num_labels: int = 2
     classifier_dropout: Optional[float] = None
     id2label: Optional[dict] = None
@@ -110,6 +113,8 @@ class ErnieConfig:
                 )
         if not isinstance(self.layer_norm_eps, (int, float)) or self.layer_norm_eps <= 0:
             raise bad("layer_norm_eps", f"must be positive, got {self.layer_norm_eps!r}")
+        if not isinstance(self.tie_word_embeddings, bool):
+            raise bad("tie_word_embeddings", f"must be true or false, got {self.tie_word_embeddings!r}")
         if self.pool_act != "tanh":
             raise bad("pool_act", f"only 'tanh' is supported, got {self.pool_act!r}")
 

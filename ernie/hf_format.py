@@ -55,7 +55,8 @@ _MODULES = [
 QA_ARCHITECTURE = "ErnieForQuestionAnswering"
 POOLER_KEYS = ("pooler.dense.weight", "pooler.dense.bias")
 MLM_BIAS = "cls.predictions.decoder_bias"
-TIED_DECODER = "cls.predictions.decoder.weight"
+TIED_DECODER = "cls.predictions.decoder.weight"  # transformers' name, tied or not
+UNTIED_DECODER = "cls.predictions.decoder_weight"  # ours, only when tie_word_embeddings is false
 WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
 
 # Our model class -> transformers' (and back); transformers' pre-training model adds an NSP head we lack.
@@ -142,11 +143,8 @@ def hf_to_ours(state: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], lis
         raise CheckpointError(f"unknown transformers ERNIE parameter names: {shorten(sorted(unknown))}")
     if tied is not None:
         words = next((v for k, v in converted.items() if k.endswith(WORD_EMBEDDINGS)), None)
-        if words is None or not np.array_equal(tied, words):
-            raise CheckpointError(
-                f"{TIED_DECODER} differs from the word embeddings (tie_word_embeddings false): "
-                "our masked-LM head is tied"
-            )
+        if words is None or not np.array_equal(tied, words):  # tie_word_embeddings false: its own matrix
+            converted[UNTIED_DECODER] = tied
     prefix = BASE_PREFIX if any(k.startswith(BASE_PREFIX) for k in converted) else ""
     hidden = next((v.shape[1] for k, v in converted.items() if k.endswith(WORD_EMBEDDINGS)), None)
     if hidden is not None and prefix + POOLER_KEYS[0] not in converted:
@@ -167,6 +165,9 @@ def ours_to_hf(state: dict[str, np.ndarray], architecture: str) -> tuple[dict[st
             continue
         if key == MLM_BIAS:
             converted["cls.predictions.bias"] = value
+            continue
+        if key == UNTIED_DECODER:
+            converted[TIED_DECODER] = value
             continue
         if architecture == QA_ARCHITECTURE and key.startswith("classifier."):
             converted["qa_outputs." + key[len("classifier.") :]] = (
@@ -204,6 +205,7 @@ HF_DEFAULTS: dict[str, Any] = {
     "layer_norm_eps": 1e-12,
     "pad_token_id": 0,
     "classifier_dropout": None,
+    "tie_word_embeddings": True,
 }
 
 
@@ -265,7 +267,6 @@ def config_to_hf(config: dict, architecture: str) -> dict[str, Any]:
         architectures=[ARCHITECTURES_TO_HF[architecture]],
         model_type="ernie",
         position_embedding_type="absolute",
-        tie_word_embeddings=True,
     )
     return dict(sorted(out.items()))
 

@@ -385,7 +385,8 @@ class ErnieForQuestionAnswering(_ErnieWithHead):
 
 
 class ErnieLMPredictionHead(nn.Layer):
-    """Masked-LM head: transform -> act -> LayerNorm -> tied word embeddings^T + bias.
+    """Masked-LM head: transform -> act -> LayerNorm -> decoder^T + bias; the decoder is the word
+    embeddings (tied, the default) or, with ``tie_word_embeddings`` false, a matrix of its own.
 
     ``masked_positions`` are flat indices into ``[B * T]``; only those rows are projected onto the
     vocabulary, which is where the cost of a pre-training step's head lies.
@@ -396,9 +397,14 @@ class ErnieLMPredictionHead(nn.Layer):
         self.transform = nn.Linear(config.hidden_size, config.hidden_size, weight_attr=_weight_attr(config))
         self.activation = activation_fn(config.hidden_act)
         self.layer_norm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
-        # Tied to the word embeddings [vocab, hidden]; set past Layer.__setattr__ so that it is not
-        # registered (and saved) a second time under this head.
-        object.__setattr__(self, "decoder_weight", word_embeddings)
+        if config.tie_word_embeddings:
+            # The word embeddings [vocab, hidden]; set past Layer.__setattr__ so that it is not
+            # registered (and saved) a second time under this head.
+            object.__setattr__(self, "decoder_weight", word_embeddings)
+        else:  # saved as cls.predictions.decoder_weight
+            self.decoder_weight = self.create_parameter(
+                shape=word_embeddings.shape, dtype=word_embeddings.dtype, attr=_weight_attr(config)
+            )
         self.decoder_bias = self.create_parameter(
             shape=[config.vocab_size], dtype=word_embeddings.dtype, is_bias=True
         )

@@ -49,15 +49,30 @@ def _main() -> int:
     progress = not args.quiet and sys.stderr.isatty()
     result = run_pretraining(config, args.config, resume=args.resume, progress=progress)
     if distributed.rank() == 0 and not args.quiet:
-        lang = config["data"]["build"].get("lang") or "en"
-        recipe, data_dir, name = FINETUNE_EXAMPLE.get(lang, FINETUNE_EXAMPLE["en"])
-        print(
-            f"\nDone: {result['steps']} steps. Checkpoint: {result['checkpoint']}\n"
-            f"Fine-tune it:\n  python tools/finetune.py --config {recipe} --model_dir {result['checkpoint']} "
-            f"--data_dir {data_dir} --output output/{name}",
-            file=sys.stderr,
-        )
+        print(next_steps(config, result), file=sys.stderr)
     return 0
+
+
+def next_steps(config: dict, result: dict) -> str:
+    """What to do with the checkpoint; a demo says plainly what its model is for."""
+    demo = config["data"]["build"].get("lang")
+    lang = demo or "en"
+    recipe, data_dir, name = FINETUNE_EXAMPLE.get(lang, FINETUNE_EXAMPLE["en"])
+    text = f"\nDone: {result['steps']} steps. Checkpoint: {result['checkpoint']}\n"
+    if demo:
+        text += (
+            "This demo runs every task and stage of the pipeline on the bundled corpus (tens of KB, a "
+            "vocabulary of about a thousand tokens): it checks the machinery, and its encoder has learned "
+            "nothing a downstream task can use (fine-tuned, it stays near the majority class). A model "
+            f"pre-trained on real text: configs/pretrain/small_{lang}.yaml (README: does pre-training help?).\n"
+            "Fine-tuning any checkpoint works the same way:\n"
+        )
+    else:
+        text += "Fine-tune it:\n"
+    return text + (
+        f"  python tools/finetune.py --config {recipe} --model_dir {result['checkpoint']} "
+        f"--data_dir {data_dir} --output output/{name}"
+    )
 
 
 def main() -> None:

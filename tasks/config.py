@@ -29,6 +29,7 @@ from ernie.yaml_config import Key, check_int, check_number, defaults_of, load_co
 
 from .base import task_class
 from .controller import Stage
+from .strategies import apply_strategy
 
 STAGE_KEYS = ("name", "tasks")
 
@@ -72,6 +73,12 @@ PRETRAIN_KEYS: tuple[Key, ...] = (
         "stages",
         [],
         "ordered stages, each {name, tasks: {task: steps}}; the controller interleaves a stage's tasks",
+    ),
+    Key(
+        "strategy",
+        "as_written",
+        "as_written: the stages as given | continual: one stage per task | multitask: one stage; the "
+        "same steps per task (ERNIE 2.0's strategy comparison, tasks/strategies.py)",
     ),
 )
 FREE_SECTIONS = ("model", "tasks")
@@ -221,7 +228,7 @@ def parse_stages(config: dict[str, Any], source: str = "config") -> list[Stage]:
                     raise ConfigError(f"{source}: {exc}") from None
                 options[task] = overrides
         out.append(Stage(name=name, steps=steps, options=options))
-    return out
+    return apply_strategy(out, config.get("strategy", "as_written"), source)
 
 
 # ---------------------------------------------------------------------------------------------- model

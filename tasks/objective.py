@@ -100,6 +100,7 @@ class PretrainingObjective(Objective):
             for name in stage.steps
         }
         self.controller = TaskController(self.stages, config["seed"], self.samples_per_step)
+        self._stage_ends = frozenset(int(end) for end in self.controller.stage_starts[1:])
         max_steps = settings.max_steps
         self.total_steps = (
             self.controller.total_steps if max_steps < 0 else min(max_steps, self.controller.total_steps)
@@ -196,6 +197,10 @@ class PretrainingObjective(Objective):
             ]
         return self._eval_batches[name]
 
+    def evaluation_due(self, step: int) -> bool:
+        """The last step of every stage: held-out metrics per stage (the forgetting table's rows)."""
+        return bool(self.config["data"]["eval_samples"]) and step in self._stage_ends
+
     def evaluate(self, model) -> Optional[Evaluation]:
         if not self.config["data"]["eval_samples"]:
             return None
@@ -247,6 +252,7 @@ class PretrainingObjective(Objective):
                 )
                 metrics["balanced_accuracy_chance"] = 1.0 / max(int(present.sum()), 1)
                 metrics["class_counts"] = [int(c) for c in class_count]
+                metrics["class_correct"] = [int(c) for c in class_correct]  # with the counts: the SE
             metrics["metric"] = task.metric_name
             results[name] = metrics
         return results

@@ -313,7 +313,11 @@ def train(
             streak = streak + 1 if record.nonfinite else 0
             if streak >= settings.max_nonfinite_steps:
                 raise _nonfinite_error(record, streak)
-            if (settings.eval_steps and step % settings.eval_steps == 0) or done:
+            if (
+                (settings.eval_steps and step % settings.eval_steps == 0)
+                or done
+                or objective.evaluation_due(step)
+            ):
                 evaluation = engine.evaluate()
                 if evaluation is not None:
                     last_evaluation = evaluation

@@ -81,6 +81,11 @@ class Objective(ABC):
         """Called on every rank, in eval mode and without gradients; None: nothing to evaluate."""
         return None
 
+    def evaluation_due(self, step: int) -> bool:
+        """Whether to evaluate after ``step`` besides every ``trainer.eval_steps`` and the last step
+        (pre-training: the end of every stage, where the forgetting table reads its rows)."""
+        return False
+
     def log_fields(self, window: list[StepRecord]) -> dict[str, Any]:
         """Extra keys of the train record that closes ``window`` (e.g. per-task means)."""
         return {}

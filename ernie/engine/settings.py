@@ -35,7 +35,11 @@ ENGINE_KEYS: tuple[Key, ...] = (
         "samples per rank per forward pass; null: global_batch_size / ranks. Accumulation = global / (micro x ranks)",
     ),
     Key("trainer.logging_steps", 10, "write a log.jsonl record (means over the window) every N steps"),
-    Key("trainer.eval_steps", 0, "evaluate every N steps; 0: only at the end"),
+    Key(
+        "trainer.eval_steps",
+        0,
+        "evaluate every N steps; 0: only at the end (pre-training also evaluates at the end of every stage)",
+    ),
     Key("trainer.eval_batch_size", 32, "samples per forward pass in evaluation"),
     Key(
         "trainer.save_steps",

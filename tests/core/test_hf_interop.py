@@ -376,6 +376,7 @@ def test_to_hf_writes_what_transformers_wrote(hf_dir, examples, tmp_path):
         (ErnieForTokenClassification, {"num_labels": 5, "use_task_id": True}),
         (ErnieForQuestionAnswering, {}),
         (ErnieForPretraining, {"use_task_id": True}),
+        (ErnieForPretraining, {"tie_word_embeddings": False}),
     ],
 )
 def test_our_heads_survive_the_hf_round_trip(model_class, extra, tmp_path):
@@ -388,6 +389,7 @@ def test_our_heads_survive_the_hf_round_trip(model_class, extra, tmp_path):
     assert summary["architecture"] == model_class.__name__
     back = model_class.from_pretrained(str(tmp_path / "back"), verbose=False)
     assert back.config.use_task_id == source.config.use_task_id
+    assert back.config.tie_word_embeddings == source.config.tie_word_embeddings
     for key, value in state_numpy(source).items():
         if model_class in (ErnieForTokenClassification, ErnieForQuestionAnswering) and ".pooler." in key:
             continue  # transformers' token/QA models have no pooler: left out, read back as zeros
@@ -450,6 +452,7 @@ HEADS = [
     ("ErnieForTokenClassification", ErnieForTokenClassification, {"num_labels": 5}, True),
     ("ErnieForQuestionAnswering", ErnieForQuestionAnswering, {"use_task_id": True}, True),
     ("ErnieForMaskedLM", ErnieForPretraining, {"use_task_id": True}, True),
+    ("ErnieForMaskedLM", ErnieForPretraining, {"tie_word_embeddings": False}, True),  # its own decoder
     ("ErnieForPreTraining", ErnieForPretraining, {}, False),  # pytorch_model.bin, NSP head skipped
     ("ErnieForSequenceClassification", ErnieForSequenceClassification, {"num_labels": 3}, False),
 ]
@@ -487,7 +490,11 @@ def assert_same_at_real_tokens(got: list, expected: list, mask: np.ndarray) -> N
         assert np.abs(a[keep] - b[keep]).max() <= TOL
 
 
-@pytest.mark.parametrize("hf_class, our_class, extra, safetensors", HEADS, ids=[h[0] for h in HEADS])
+@pytest.mark.parametrize(
+    "hf_class, our_class, extra, safetensors",
+    HEADS,
+    ids=[h[0] + ("-untied" if h[2].get("tie_word_embeddings") is False else "") for h in HEADS],
+)
 def test_every_head_both_ways_with_transformers(hf_class, our_class, extra, safetensors, tmp_path):
     transformers = transformers_or_skip()
     import torch

@@ -246,3 +246,33 @@ def test_mlm_head_is_tied_and_computes_only_masked_positions():
         everywhere = model(ids)  # [2, 10, vocab]
     flat = everywhere.numpy().reshape(20, VOCAB)
     assert max_diff(at_masks, flat[[1, 4, 13]]) <= 1e-5
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_an_untied_decoder_leaves_the_embeddings_of_absent_tokens_alone(tied, tmp_path):
+    # One SGD step of masked LM on tokens 5..9: with the tied decoder the softmax's gradient reaches every
+    # row of the word embeddings (the drift that makes a small corpus collapse the tokens it never shows);
+    # untied, only the rows of tokens in the input move, and the decoder is a parameter of its own.
+    paddle.seed(3)
+    model = ErnieForPretraining(ErnieConfig(**tiny_kwargs(hidden_dropout_prob=0.0, tie_word_embeddings=tied)))
+    words = model.ernie.embeddings.word_embeddings.weight
+    before = words.numpy().copy()
+    ids = paddle.to_tensor(np.array([[1, 5, 6, 7, 8, 9, 2]], dtype="int64"))
+    logits = model(ids, masked_positions=paddle.to_tensor(np.array([2, 4], dtype="int64")))
+    loss = paddle.nn.functional.cross_entropy(logits, paddle.to_tensor(np.array([[6], [8]], dtype="int64")))
+    optimizer = paddle.optimizer.SGD(learning_rate=1.0, parameters=model.parameters())
+    loss.backward()
+    optimizer.step()
+    moved = np.abs(words.numpy() - before).max(axis=1) > 0
+    absent = np.ones(VOCAB, dtype=bool)
+    absent[[1, 2, 5, 6, 7, 8, 9]] = False
+    assert moved[absent].all() if tied else not moved[absent].any()
+    assert moved[[5, 6, 7, 8, 9]].all()
+    has_own = any(k.endswith("cls.predictions.decoder_weight") for k in model.state_dict())
+    assert has_own == (not tied)
+    model.save_pretrained(str(tmp_path))
+    back = ErnieForPretraining.from_pretrained(str(tmp_path), verbose=False)
+    assert back.config.tie_word_embeddings == tied
+    assert np.array_equal(
+        back.cls.predictions.decoder_weight.numpy(), model.cls.predictions.decoder_weight.numpy()
+    )

@@ -19,8 +19,10 @@ from data_tools.build import build_shards, demo_corpus
 from data_tools.indexed import IndexedDataset, IndexedDatasetWriter
 from data_tools.inspect import render_marked
 from data_tools.shards import IGNORE, ShardError, TaskShardWriter, open_task, read_manifest, verify
+from data_tools.sources import join_wrapped
 from data_tools.text import split_sentences
 from ernie.errors import UsageError
+from ernie.tokenizer import ErnieTokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -521,8 +523,59 @@ def test_the_detected_format_and_its_reason_are_printed_and_a_doubtful_one_is_fl
     assert f"format  {jsonl}: jsonl (auto: the file name ends in .jsonl)" in result.stderr
     # Three sentences per line: the likely mistake is named with the flag that fixes it.
     assert re.search(
-        rf"{paragraphs}: its lines hold 3.0 sentences on average; if each line is a document", result.stderr
+        rf"{paragraphs}: its lines hold 3.0 sentences on average; if each line is a paragraph, pass "
+        "--format paragraphs",
+        result.stderr,
     )
-    assert "--format docs" in result.stderr
     manifest = read_manifest(str(tmp_path / "out"))
     assert manifest["inputs"][0]["format_reason"] == "auto: plain text, a sentence per line"
+
+
+def test_hard_wrapped_text_is_flagged(vocab, tmp_path):
+    wrapped = tmp_path / "book.txt"  # Project Gutenberg style: paragraphs wrapped at ~70 characters
+    wrapped.write_text(
+        "The river rose in the night and\nthe town stayed dry until the\nmorning came.\n\n" * 20
+    )
+    result = cli(
+        "build", "--lang", "en", "--input", str(wrapped), "--vocab", vocab["en"],
+        "--output", str(tmp_path / "out"), "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # 40 of the 60 non-blank lines stop mid-sentence and go on in the next one.
+    assert f"{wrapped}: 67% of its lines stop mid-sentence" in result.stderr
+    assert "pass --format paragraphs" in result.stderr
+
+
+def test_paragraphs_format_joins_wrapped_lines_and_ends_documents_at_two_blank_lines(vocab, tmp_path):
+    book = tmp_path / "book.txt"
+    book.write_text(
+        "CHAPTER I.\n\n\n"  # a heading alone, then a chapter break: a one-sentence document
+        "The river rose in the\nnight. The town\nstayed dry.\n\n"  # paragraph 1: two sentences
+        "People were relieved.\n"  # paragraph 2, same document
+        "\n\n\n"
+        "Rain came back.\n",  # the last document, no blank line at the end
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = cli(
+        "build", "--lang", "en", "--input", str(book), "--vocab", vocab["en"], "--format", "paragraphs",
+        "--tasks", "sentence_reordering", "--output", str(out), "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    shards = open_task(str(out), "sentence_reordering")
+    assert shards.num_documents == 3
+    tokenizer = ErnieTokenizer(vocab["en"])
+    sentences = [
+        [tokenizer.decode(shards.sentence(s)[0].tolist()) for s in shards.document(d)] for d in range(3)
+    ]
+    assert sentences == [
+        ["chapter i."],
+        ["the river rose in the night.", "the town stayed dry.", "people were relieved."],
+        ["rain came back."],
+    ]
+
+
+def test_paragraph_lines_join_without_a_space_between_chinese_characters():
+    assert join_wrapped(["他说：今天", "天气很好。"]) == "他说：今天天气很好。"
+    assert join_wrapped(["The river", "rose."]) == "The river rose."
+    assert join_wrapped(["看 Alice", "走了"]) == "看 Alice 走了"

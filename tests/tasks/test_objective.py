@@ -206,3 +206,38 @@ def test_recompute_trains_the_same_weights(toy):
         runs.append({k: v.numpy() for k, v in engine.model.state_dict().items()})
     for key, value in runs[0].items():
         np.testing.assert_allclose(runs[1][key], value, atol=1e-6, err_msg=key)
+
+
+@pytest.mark.parametrize("strategy", ["as_written", "continual", "multitask"])
+def test_every_stage_ends_with_an_evaluation_and_the_strategies_keep_each_tasks_steps(toy, strategy):
+    stages = [
+        {"name": "s1", "tasks": {"knowledge_masking": 3}},
+        {"name": "s2", "tasks": {"knowledge_masking": 1, "sentence_reordering": 4}},
+    ]
+    tasks = ["knowledge_masking", "sentence_reordering"]
+    overrides = [
+        f"strategy={strategy}",
+        "trainer.eval_steps=0",
+        "trainer.logging_steps=1",
+        "trainer.visualdl=false",
+    ]
+    config = make_config(toy, overrides, stages=stages, tasks=tasks)
+    train(objective_of(config), resolve_settings(config, world_size=1), progress=False)
+    records = [yaml.safe_load(line) for line in open(os.path.join(config["output_dir"], "log.jsonl"))]
+    trained = {}
+    for r in records:
+        if r["event"] == "train":
+            trained[r["task"]] = trained.get(r["task"], 0) + 1
+    assert trained == {"knowledge_masking": 4, "sentence_reordering": 4}  # the same steps per task
+    evaluations = [(r["step"], r["stage"]) for r in records if r["event"] == "eval"]
+    # eval_steps=0: the end of every stage (the last one is the end of the run), nothing else.
+    expected = {
+        "as_written": [(3, "s1"), (8, "s2")],
+        "continual": [(4, "knowledge_masking"), (8, "sentence_reordering")],
+        "multitask": [(8, "multitask")],
+    }[strategy]
+    assert evaluations == expected
+    # Every task is scored at every evaluation, those not trained yet included.
+    for r in records:
+        if r["event"] == "eval":
+            assert set(r["eval"]) == set(tasks)

@@ -99,7 +99,7 @@ def test_reference_run_layout_and_log(reference):
     }
     assert [r["stage"] for r in train] == ["s1"] * 6 + ["s2"] * 12 + ["s3"] * 6
     evals = [r for r in records if r["event"] == "eval"]
-    assert [r["step"] for r in evals] == [8, 16, 24]
+    assert [r["step"] for r in evals] == [6, 8, 16, 18, 24]  # every 8 steps and at each stage's end
     assert set(evals[-1]["eval"]) == set(steps_per_task)
 
 
@@ -304,3 +304,19 @@ def test_a_diverging_run_stops_with_one_line_and_saves_nothing_non_finite(shards
         if name.startswith("step_"):
             state = weights(str(output / "checkpoints" / name))
             assert all(np.isfinite(v).all() for v in state.values()), name
+
+
+def test_the_demo_says_what_its_model_is_for_and_other_runs_how_to_fine_tune():
+    from tasks.cli import next_steps
+    from tasks.config import load_pretrain_config
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = {"steps": 560, "checkpoint": "output/x/checkpoints/step_560"}
+    demo = next_steps(load_pretrain_config(os.path.join(root, "configs/pretrain/demo_zh.yaml")), result)
+    assert "checks the machinery" in demo and "configs/pretrain/small_zh.yaml" in demo
+    assert (
+        "--config configs/finetune/chinese/chnsenticorp.yaml --model_dir output/x/checkpoints/step_560"
+        in demo
+    )
+    small = next_steps(load_pretrain_config(os.path.join(root, "configs/pretrain/small_en.yaml")), result)
+    assert "machinery" not in small and "Fine-tune it:" in small and "glue/sst2.yaml" in small
