@@ -78,12 +78,11 @@ def _number_or_null(value: Any) -> bool:
 
 
 def _add_evaluation(run: RunSeries, step: int, group: str, values: dict[str, Any]) -> None:
-    """One task's (or split's) results: metrics, and pre-training's chance levels (``chance`` is that of
-    the headline metric named by ``metric``, ``<metric>_chance`` that of another)."""
-    headline = values.get("metric")
+    """One task's (or split's) results: metrics, and pre-training's chance levels (``chance`` is the
+    accuracy of the best blind guess whatever the headline metric, ``<metric>_chance`` that metric's)."""
     for key, value in values.items():
-        if key == "chance" and isinstance(headline, str):
-            run.chance.setdefault((group, headline), Series()).add(step, value)
+        if key == "chance":
+            run.chance.setdefault((group, "accuracy"), Series()).add(step, value)
         elif key.endswith("_chance"):
             run.chance.setdefault((group, key[: -len("_chance")]), Series()).add(step, value)
         elif key not in COUNT_KEYS and _number_or_null(value):

@@ -29,7 +29,7 @@ def evaluation(step, stage, a_accuracy, b_accuracy):
         "eval": {
             "a": {"accuracy": a_accuracy, "loss": 2.0, "chance": 0.25, "count": 40, "metric": "accuracy"},
             "b": {"accuracy": b_accuracy, "balanced_accuracy": 0.6, "balanced_accuracy_chance": 0.5,
-                  "chance": 0.7, "count": 30, "class_counts": [21, 9], "metric": "accuracy"},
+                  "chance": 0.7, "count": 30, "class_counts": [21, 9], "metric": "balanced_accuracy"},
         },
     }  # fmt: skip
 
@@ -103,7 +103,8 @@ def test_evaluation_metrics_and_chance_levels_without_counts_or_labels():
     assert line(run.heldout[("a", "accuracy")]) == ([3], [0.4])  # the null at step 6 left out
     assert line(run.heldout[("b", "accuracy")]) == ([3, 6], [0.7, 0.8])
     assert line(run.heldout[("a", "loss")]) == ([3, 6], [2.0, 2.0])
-    # "chance" is the headline metric's ("metric": "accuracy"), "<metric>_chance" another's
+    # "chance" is accuracy's (the best blind guess's accuracy, whatever the headline metric), and
+    # "<metric>_chance" that metric's: b's balanced accuracy gets 0.5 only, never 0.7 in between.
     assert line(run.chance[("a", "accuracy")]) == ([3, 6], [0.25, 0.25])
     assert line(run.chance[("b", "accuracy")]) == ([3, 6], [0.7, 0.7])
     assert line(run.chance[("b", "balanced_accuracy")]) == ([3, 6], [0.5, 0.5])
