@@ -33,9 +33,7 @@ strategy). A finished job is not run again: after an interruption the same comma
 from __future__ import annotations
 
 import json
-import math
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -45,6 +43,7 @@ from typing import Any, Optional
 from common import ROOT, bench_parser  # noqa: E402  (first: the repository on sys.path)
 
 from tasks.controller import Stage  # noqa: E402
+from tasks.forgetting import Spread  # noqa: E402
 
 STRATEGIES = {"continual": "continual", "multitask": "multitask", "continual_multitask": "as_written"}
 RANDOM = "random_init"
@@ -226,25 +225,19 @@ def finetune_jobs(args, lang: str, models: dict[tuple[str, int], str]) -> list[t
     return jobs
 
 
-def finetune_score(run: str) -> tuple[str, float]:
+def finetune_score(run: str) -> tuple[str, Optional[float]]:
     with open(os.path.join(run, "results.json"), encoding="utf-8") as f:
         results = json.load(f)
     metric = results["selection_metric"]
     value = results["dev"][metric]
-    return metric, (math.nan if value is None else float(value))
+    return metric, (None if value is None else float(value))  # None: not finite (logged as null)
 
 
-def probe_features(model_dir: str, examples: list, max_seq_len: int) -> Any:
+def probe_features(model: Any, tokenizer: Any, examples: list, max_seq_len: int) -> Any:
     """[CLS] of the last layer for each example, frozen (eval mode, no gradient), batches by length."""
     import numpy as np
     import paddle
 
-    from ernie import ErnieTokenizer
-    from ernie.modeling import ErnieModel
-
-    tokenizer = ErnieTokenizer.from_pretrained(model_dir)
-    model = ErnieModel.from_pretrained(model_dir, verbose=False)
-    model.eval()
     inputs = [tokenizer(e.text_a, e.text_b, max_length=max_seq_len, truncation=True) for e in examples]
     encoded = [x["input_ids"] for x in inputs]
     pairs = [x["token_type_ids"] for x in inputs]
@@ -274,9 +267,11 @@ def linear_probe(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from ernie import ErnieTokenizer
     from ernie.finetune.benchmarks import get_benchmark
     from ernie.finetune.config import load_finetune_config
     from ernie.finetune.readers import read_split
+    from ernie.modeling import ErnieModel
 
     recipe, _, max_seq_len, _ = DOWNSTREAM[lang][benchmark]
     config = load_finetune_config(os.path.join(ROOT, "configs", "finetune", recipe), [])
@@ -291,8 +286,11 @@ def linear_probe(
     if len(train) > train_limit:  # the same subset for every model of a seed
         pick = np.random.default_rng(seed).choice(len(train), train_limit, replace=False)
         train = [train[k] for k in sorted(pick)]
-    x_train = probe_features(model_dir, train, max_seq_len)
-    x_dev = probe_features(model_dir, splits["dev"], max_seq_len)
+    tokenizer = ErnieTokenizer.from_pretrained(model_dir)
+    model = ErnieModel.from_pretrained(model_dir, verbose=False)
+    model.eval()
+    x_train = probe_features(model, tokenizer, train, max_seq_len)
+    x_dev = probe_features(model, tokenizer, splits["dev"], max_seq_len)
     y_train = np.array([e.label for e in train])
     y_dev = np.array([e.label for e in splits["dev"]])
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
@@ -302,16 +300,14 @@ def linear_probe(
 
 
 # ------------------------------------------------------------------------------------------------ report
-def spread(values: list[float]) -> dict[str, Any]:
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    if len(finite) != len(values) or not values:
-        return {"mean": None, "std": None, "values": values}
-    std = statistics.stdev(finite) if len(finite) > 1 else 0.0
-    return {"mean": statistics.fmean(finite), "std": std, "values": values}
+def spread(values: list[Optional[float]]) -> dict[str, Any]:
+    """Mean and sample std over seeds (``tasks.forgetting.Spread``) with the values, for results.json."""
+    cell = Spread.of(values)
+    return {"mean": cell.mean, "std": cell.std, "values": values}
 
 
 def points(cell: dict[str, Any]) -> str:
-    return "n/a" if cell["mean"] is None else f"{100 * cell['mean']:.1f} ± {100 * cell['std']:.1f}"
+    return Spread(cell["mean"], cell["std"], len(cell["values"])).format()
 
 
 def forgetting_report(output: str, lang: str, seeds: list[int]) -> tuple[dict, list[str]]:
@@ -421,7 +417,7 @@ def main() -> None:
         finetuned: dict[str, Any] = {}
         probed: dict[str, Any] = {}
         for benchmark in DOWNSTREAM[lang]:
-            scores: dict[str, list[float]] = {}
+            scores: dict[str, list[Optional[float]]] = {}
             probe_scores: dict[str, list[float]] = {}
             metric = "acc"
             for (model, seed), model_dir in models[lang].items():

@@ -30,6 +30,7 @@ import zlib
 from typing import BinaryIO, Callable, Iterator
 
 from ernie.errors import UsageError
+from ernie.wordpiece import is_chinese_char
 
 from .process import Chunk
 from .text import split_sentences
@@ -95,7 +96,8 @@ def detect_format(path: str, requested: str) -> tuple[str, str]:
 
 
 def _is_cjk(char: str) -> bool:
-    return "\u3000" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff" or "\uff00" <= char <= "\uffef"
+    """A CJK ideograph (the tokenizer's own test) or CJK / full-width punctuation."""
+    return is_chinese_char(ord(char)) or "\u3000" <= char <= "\u303f" or "\uff00" <= char <= "\uffef"
 
 
 def join_wrapped(parts: list[str]) -> str:
