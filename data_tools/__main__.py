@@ -53,9 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument(
         "--format",
-        default="auto",
+        nargs="+",
+        default=["auto"],
         choices=FORMATS,
-        help="lines: a sentence per line, blank line between documents; paragraphs: blank line between "
+        help="one for all inputs, or one per --input file in order. lines: a sentence per line, blank line between documents; paragraphs: blank line between "
         "paragraphs (lines joined), two between documents; docs: a document per line; "
         'jsonl: {"text": ...} per line; ernie1: official ERNIE 1.0 pre-training lines; auto (default): by name/content',
     )

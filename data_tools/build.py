@@ -102,14 +102,17 @@ class Report:
 
 
 def resolve_tasks(
-    tasks: Union[str, Sequence[str]], lang: str, have_corpus: bool, have_ir: bool, ernie1: bool
+    tasks: Union[str, Sequence[str]], lang: str, have_corpus: bool, have_ir: bool, have_text: bool
 ) -> list[str]:
+    """The tasks to build. ``have_text``: some input is raw text (ERNIE 1.0 files alone give only ids, so
+    only knowledge masking); mixed with text, they add to knowledge masking and the rest come from the text.
+    """
     if isinstance(tasks, str):
         names = [t.strip() for t in tasks.split(",") if t.strip()]
     else:
         names = list(tasks)
     if names == ["all"]:
-        if ernie1:
+        if have_corpus and not have_text:
             chosen = ["knowledge_masking"]
         else:
             chosen = list(LANGUAGE_TASKS[lang]) if have_corpus else []
@@ -128,8 +131,11 @@ def resolve_tasks(
     corpus_needed = [n for n in names if n != "ir_relevance"]
     if corpus_needed and not have_corpus:
         raise UsageError(f"--tasks {','.join(corpus_needed)} need --input files")
-    if ernie1 and set(corpus_needed) - {"knowledge_masking"}:
-        raise UsageError("ERNIE 1.0 format input only provides knowledge_masking (it has no raw text)")
+    if have_corpus and not have_text and set(corpus_needed) - {"knowledge_masking"}:
+        raise UsageError(
+            "ERNIE 1.0 format input only provides knowledge_masking (it has no raw text); "
+            "add raw text inputs for the other tasks"
+        )
     return list(dict.fromkeys(names))
 
 
@@ -173,7 +179,7 @@ def build_shards(
     workers: int = 1,
     ir: Optional[Sequence[str]] = None,
     *,
-    input_format: str = "auto",
+    input_format: Union[str, Sequence[str]] = "auto",
     text_key: str = "text",
     max_sentence_tokens: int = 256,
     max_document_sentences: int = 512,
@@ -185,6 +191,7 @@ def build_shards(
 ) -> dict[str, Any]:
     """Build the shards of ``tasks`` from ``inputs`` (and ``ir`` TSV files) into ``output``; returns the manifest.
 
+    ``input_format``: one format for every input, or one per input in their order (``--format``).
     Raises ``UsageError`` / ``FileNotFoundError`` / ``TokenizerError`` (bad arguments or files,
     before anything is written) and ``ShardError`` never; skipped input is counted in the manifest.
     """
@@ -195,8 +202,17 @@ def build_shards(
     ir = list(ir or [])
     if lang not in LANGUAGE_TASKS:
         raise UsageError(f"--lang {lang!r}: expected one of {', '.join(LANGUAGE_TASKS)}")
-    if input_format not in FORMATS:
-        raise UsageError(f"--format {input_format!r}: expected one of {', '.join(FORMATS)}")
+    requested = [input_format] if isinstance(input_format, str) else list(input_format)
+    for fmt in requested:
+        if fmt not in FORMATS:
+            raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if len(requested) == 1:
+        requested *= len(inputs)
+    elif len(requested) != len(inputs):
+        raise UsageError(
+            f"--format: {len(requested)} formats for {len(inputs)} --input files "
+            "(give one for all, or one per file in order)"
+        )
     if workers < 1:
         raise UsageError(f"--workers {workers}: expected at least 1")
     if max_sentence_tokens < 1 or max_document_sentences < 1:
@@ -210,12 +226,10 @@ def build_shards(
     output = os.path.abspath(output)
     if os.path.exists(output) and not overwrite:
         raise UsageError(f"{output}: already exists (use --overwrite to replace it)")
-    detected = [detect_format(path, input_format) for path in inputs]
+    detected = [detect_format(path, fmt) for path, fmt in zip(inputs, requested)]
     formats = [fmt for fmt, _ in detected]
-    ernie1 = [f == "ernie1" for f in formats]
-    if any(ernie1) and not all(ernie1):
-        raise UsageError("ERNIE 1.0 format files cannot be mixed with raw text inputs in one build")
-    chosen = resolve_tasks(tasks, lang, bool(inputs), bool(ir), any(ernie1))
+    have_text = any(f != "ernie1" for f in formats)
+    chosen = resolve_tasks(tasks, lang, bool(inputs), bool(ir), have_text)
     if not chosen:
         raise UsageError("no task to build")
 
@@ -231,7 +245,7 @@ def build_shards(
 
     for path, (fmt, why) in zip(inputs, detected):
         log.info("format  %s: %s (%s)", path, fmt, why)
-        if fmt == "lines" and input_format == "auto":
+        if fmt == "lines" and why.startswith("auto"):
             per_line, wrapped = line_shape(path, lang)
             if wrapped >= DOUBTFUL_WRAPPED_SHARE:
                 log.warning(
@@ -356,7 +370,7 @@ def _all_chunks(
 def _write(result: ChunkResult, writers: dict[str, TaskShardWriter]) -> None:
     corpus = result.corpus
     if corpus is not None and len(corpus["doc_sizes"]):
-        for task in CORPUS_TASKS:
+        for task in result.corpus_tasks or CORPUS_TASKS:
             writer = writers.get(task)
             if writer is None:
                 continue

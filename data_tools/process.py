@@ -44,6 +44,7 @@ import numpy as np
 from ernie.files import JsonTextError, json_loads
 
 from . import lexicon, units
+from .records import process_ernie1, process_ir
 from .shards import IGNORE
 from .text import MAX_CHARS_PER_WORD, char_table, code_points, overlong_word, split_sentences
 
@@ -53,7 +54,6 @@ FIELD_TASKS = {
     "capitalization": ("cap",),
     "token_document": ("tdr",),
 }
-IR_LABELS = {"0": 0, "1": 1, "2": 2}
 # The tokenizer's CJK ranges (ernie.tokenizer.is_chinese_char).
 _CJK_WORD = re.compile(
     "[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002b73f"
@@ -93,6 +93,9 @@ class Chunk:
 @dataclass
 class ChunkResult:
     corpus: Optional[dict[str, Any]] = None  # ids, lengths, doc_sizes, fields{name: uint8}
+    # The corpus tasks these documents feed; None: all. ERNIE 1.0 lines carry ids and word boundaries
+    # only (no case, no real documents), so they feed knowledge masking alone.
+    corpus_tasks: Optional[tuple[str, ...]] = None
     pairs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # task -> ids, lengths, labels
     counts: Counter = field(default_factory=Counter)
     skipped: list[tuple] = field(default_factory=list)  # (reason, file, line[, detail])
@@ -143,9 +146,9 @@ class Processor:
     def process(self, chunk: Chunk) -> ChunkResult:
         result = ChunkResult(progress=chunk.progress)
         if chunk.kind == "ir":
-            self._process_ir(chunk, result)
+            process_ir(self.tok, self.settings, chunk, result)
         elif chunk.kind == "ernie1":
-            self._process_ernie1(chunk, result)
+            process_ernie1(self.tok, self.settings, chunk, result)
         else:
             self._process_corpus(chunk, result)
         if len(self._tokens) > self.MAX_CACHE:  # only between chunks: ids and keys stay consistent inside one
@@ -507,154 +510,3 @@ class Processor:
                     w += 1
                 return w, label
         return None
-
-    # ------------------------------------------------------------------ IR relevance TSV
-    def _process_ir(self, chunk: Chunk, result: ChunkResult) -> None:
-        rows: list[tuple[str, str, int]] = []
-        where: list[int] = []
-        for text, line in zip(chunk.texts, chunk.lines):
-            if not text.strip():
-                result.skipped.append(("empty IR row", chunk.file, line))
-                continue
-            parts = text.split("\t")
-            if len(parts) != 3:
-                result.skipped.append(
-                    (
-                        "IR row without 3 fields (query<TAB>title<TAB>label)",
-                        chunk.file,
-                        line,
-                        f"{len(parts)} fields",
-                    )
-                )
-                continue
-            query, title, label = parts[0].strip(), parts[1].strip(), parts[2].strip()
-            if label not in IR_LABELS:
-                result.skipped.append(
-                    ("bad IR label (expected 0, 1 or 2)", chunk.file, line, f"label {label[:20]!r}")
-                )
-                continue
-            if not query or not title:
-                result.skipped.append(("IR row with an empty query or title", chunk.file, line))
-                continue
-            # As in sentences: a word over WordPiece's limit would be one [UNK] (see _process_corpus).
-            example = overlong_word(query) or overlong_word(title)
-            if example is not None:
-                reason = f"IR query or title with a word longer than {MAX_CHARS_PER_WORD} characters"
-                result.skipped.append((reason, chunk.file, line, example))
-                continue
-            rows.append((query, title, IR_LABELS[label]))
-            where.append(line)
-        result.counts["ir rows"] += len(chunk.texts)
-        if not rows:
-            return
-        queries = self.tok.encode_texts([r[0] for r in rows])
-        titles = self.tok.encode_texts([r[1] for r in rows])
-        pair_ids: list[int] = []
-        pair_lengths: list[int] = []
-        labels: list[int] = []
-        limit = self.settings.max_sentence_tokens
-        for (_, _, label), q, t, line in zip(rows, queries, titles, where):
-            if not q or not t:
-                result.skipped.append(("IR row whose query or title has no tokens", chunk.file, line))
-                continue
-            if len(q) > limit or len(t) > limit:
-                result.skipped.append((f"IR query or title longer than {limit} tokens", chunk.file, line))
-                continue
-            pair_ids += q
-            pair_ids += t
-            pair_lengths += [len(q), len(t)]
-            labels.append(label)
-        if labels:
-            result.pairs["ir_relevance"] = {
-                "ids": np.asarray(pair_ids, dtype=np.int64),
-                "lengths": np.asarray(pair_lengths, dtype=np.int64),
-                "labels": np.asarray(labels, dtype=np.int64),
-            }
-
-    # ------------------------------------------------------------------ official ERNIE 1.0 format
-    def _process_ernie1(self, chunk: Chunk, result: ChunkResult) -> None:
-        """``token_ids;sent_ids;pos_ids;seg_labels;label``: [CLS] A [SEP] B [SEP] -> a 2-sentence document.
-
-        seg_labels 0 (word begin) -> word 1, 1 (continuation) -> word 2, -1 marks [CLS]/[SEP]; phrase and
-        entity are 0 (the format carries no such units).
-        """
-        cls, sep = self.tok.cls_token_id, self.tok.sep_token_id
-        vocab_limit = max(self.tok.vocab.values()) + 1
-        limit = self.settings.max_sentence_tokens
-        out_ids: list[np.ndarray] = []
-        out_words: list[np.ndarray] = []
-        out_lengths: list[int] = []
-        for text, line in zip(chunk.texts, chunk.lines):
-            if not text.strip():
-                result.skipped.append(("empty line", chunk.file, line))
-                continue
-            parts = text.strip().split(";")
-            if len(parts) != 5:
-                result.skipped.append(
-                    (
-                        "ERNIE 1.0 line without 5 ';'-separated fields",
-                        chunk.file,
-                        line,
-                        f"{len(parts)} fields",
-                    )
-                )
-                continue
-            try:
-                ids = np.asarray(parts[0].split(), dtype=np.int64)
-                seg = np.asarray(parts[3].split(), dtype=np.int64)
-                n_sent, n_pos = len(parts[1].split()), len(parts[2].split())
-            except ValueError:
-                result.skipped.append(("ERNIE 1.0 line with a non-integer value", chunk.file, line))
-                continue
-            if not (len(ids) == len(seg) == n_sent == n_pos):
-                result.skipped.append(("ERNIE 1.0 line whose fields differ in length", chunk.file, line))
-                continue
-            marks = np.nonzero(seg == -1)[0]
-            if (
-                len(marks) != 3
-                or marks[0] != 0
-                or marks[2] != len(seg) - 1
-                or ids[0] != cls
-                or ids[marks[1]] != sep
-                or ids[marks[2]] != sep
-            ):
-                result.skipped.append(("ERNIE 1.0 line not shaped [CLS] A [SEP] B [SEP]", chunk.file, line))
-                continue
-            if ((seg < -1) | (seg > 1)).any() or (ids < 0).any() or (ids >= vocab_limit).any():
-                result.skipped.append(
-                    ("ERNIE 1.0 line with a seg label or token id out of range", chunk.file, line)
-                )
-                continue
-            segments = [(1, int(marks[1])), (int(marks[1]) + 1, int(marks[2]))]
-            if any(b - a == 0 for a, b in segments):
-                result.skipped.append(("ERNIE 1.0 line with an empty segment", chunk.file, line))
-                continue
-            if any(b - a > limit for a, b in segments):
-                result.skipped.append((f"sentence longer than {limit} tokens", chunk.file, line))
-                continue
-            for a, b in segments:
-                words = np.where(seg[a:b] == 0, 1, 2).astype(np.uint8)
-                if words[0] != 1:
-                    result.notes[
-                        "ERNIE 1.0 segments opening with a continuation label (made a word start)"
-                    ] += 1
-                    words[0] = 1
-                out_ids.append(ids[a:b])
-                out_words.append(words)
-                out_lengths.append(b - a)
-        docs = len(out_lengths) // 2
-        result.counts["documents"] += docs
-        result.counts["sentences"] += 2 * docs
-        result.counts["sentences kept"] += 2 * docs
-        if not docs:
-            return
-        ids = np.concatenate(out_ids)
-        words = np.concatenate(out_words)
-        result.counts["tokens"] += len(ids)
-        zeros = np.zeros(len(ids), dtype=np.uint8)
-        result.corpus = {
-            "ids": ids,
-            "lengths": np.asarray(out_lengths, dtype=np.int64),
-            "doc_sizes": np.full(docs, 2, dtype=np.int64),
-            "fields": {"word": words, "phrase": zeros, "entity": zeros},
-        }

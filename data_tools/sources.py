@@ -1,6 +1,6 @@
 """Input files -> chunks of whole documents, streamed (the corpus is never held in memory).
 
-Formats (``--format``; ``auto`` picks per file):
+Formats (``--format``: one for every input, or one per input; ``auto`` picks per file):
 
 ``lines``   plain text, one sentence per line, a blank line between documents (the default).
 ``docs``    plain text, one document per line; sentences are split by ``text.split_sentences``.
@@ -10,7 +10,8 @@ Formats (``--format``; ``auto`` picks per file):
             line with single blank lines between (wikitext, many novels) reads the same way.
 ``jsonl``   one JSON object per line, the document text under ``"text"`` (``--text-key``); the text
             is sentence-split like ``docs`` (line breaks inside it always end a sentence).
-``ernie1``  the official ERNIE 1.0 pre-training format ``token_ids;sent_ids;pos_ids;seg_labels;label``.
+``ernie1``  the official ERNIE 1.0 pre-training format ``token_ids;sent_ids;pos_ids;seg_labels;label``;
+            ids and word boundaries only, so it feeds knowledge masking alone (beside text inputs too).
 ``ir``      query-title relevance TSV ``query<TAB>title<TAB>label`` (``--ir`` files only).
 
 ``auto``: ``*.jsonl``/``*.json`` (optionally ``.gz``) is jsonl; a file whose first non-empty line

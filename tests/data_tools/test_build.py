@@ -202,6 +202,47 @@ def test_official_ernie1_demo_data_imports_with_its_counts(shared_data, vocab, t
     assert word[0].tolist() == [1 if x == 0 else 2 for x in seg_a]
 
 
+def test_ernie1_files_mixed_with_text_add_to_knowledge_masking_only(shared_data, vocab, tmp_path):
+    # The expectation is two separate builds: the mixed one's masking shard is the text's followed by
+    # the ERNIE 1.0 lines', and every other task is the text's alone, byte for byte.
+    official = tmp_path / "official.txt"
+    with gzip.open(os.path.join(shared_data, "ernie_official", "demo_train_set.gz"), "rt") as f:
+        official.write_text("".join(next(f) for _ in range(40)), encoding="utf-8")
+    text = demo_corpus("zh")[0][0]
+    for name, inputs, formats in (
+        ("text", [text], ["lines"]),
+        ("official", [str(official)], ["ernie1"]),
+        ("mixed", [text, str(official)], ["lines", "ernie1"]),
+    ):
+        args = ["--input", *inputs, "--format", *formats, "--output", str(tmp_path / name)]
+        done = cli("build", "--lang", "zh", "--vocab", vocab["zh"], "--quiet", *args)
+        assert done.returncode == 0, done.stderr
+    mixed, alone = read_manifest(str(tmp_path / "mixed")), read_manifest(str(tmp_path / "text"))
+    assert [i["format"] for i in mixed["inputs"]] == ["lines", "ernie1"]
+    assert set(mixed["tasks"]) == set(alone["tasks"]) and len(alone["tasks"]) == 5
+    for task in alone["tasks"]:
+        if task != "knowledge_masking":
+            assert tree_bytes(str(tmp_path / "mixed" / task)) == tree_bytes(str(tmp_path / "text" / task))
+    parts = [open_task(str(tmp_path / name), "knowledge_masking") for name in ("text", "official")]
+    both = open_task(str(tmp_path / "mixed"), "knowledge_masking")
+    assert both.num_documents == parts[0].num_documents + 40 == sum(p.num_documents for p in parts)
+    assert [both.ids[k].tolist() for k in range(len(both.ids))] == [
+        p.ids[k].tolist() for p in parts for k in range(len(p.ids))
+    ]
+    for name in ("word", "phrase", "entity"):
+        assert np.concatenate([both.fields[name][k] for k in range(len(both.ids))]).tolist() == [
+            x for p in parts for k in range(len(p.ids)) for x in p.fields[name][k].tolist()
+        ]
+
+
+def test_formats_must_be_one_or_one_per_input(vocab, tmp_path):
+    text = demo_corpus("zh")[0][0]
+    args = ["--lang", "zh", "--vocab", vocab["zh"], "--input", text, "--output", str(tmp_path / "o")]
+    done = cli("build", *args, "--format", "lines", "ernie1")
+    assert done.returncode == 2 and "2 formats for 1 --input files" in done.stderr
+    assert not os.path.exists(tmp_path / "o")
+
+
 # ---------------------------------------------------------------------------------------------- file format
 def test_paddlenlp_reads_our_ids_and_writes_the_same_bytes(vocab, tmp_path):
     pytest.importorskip("paddlenlp")
