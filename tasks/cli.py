@@ -56,7 +56,7 @@ def _main() -> int:
 def next_steps(config: dict, result: dict) -> str:
     """What to do with the checkpoint; a demo says plainly what its model is for."""
     demo = config["data"]["build"].get("lang")
-    lang = demo or "en"
+    lang = demo or result.get("language") or "en"
     recipe, data_dir, name = FINETUNE_EXAMPLE.get(lang, FINETUNE_EXAMPLE["en"])
     text = f"\nDone: {result['steps']} steps. Checkpoint: {result['checkpoint']}\n"
     if demo:

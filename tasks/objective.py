@@ -93,6 +93,8 @@ class PretrainingObjective(Objective):
         for name in used:
             shards = open_task(config["data"]["dir"], name, vocab_sha, id_limit=self.model_config.vocab_size)
             self.tasks[name] = task_class(name)(options[name]["task_id"], options[name], shards, self.context)
+        # The shards' language (data_tools build --lang): what a finished run suggests fine-tuning on.
+        self.language = next(iter(self.tasks.values())).shards.manifest.get("language")
         # Each stage's variant of a task (its stage options applied), built once.
         self._stage_tasks = {
             (k, name): self.tasks[name].with_options(stage.options.get(name))

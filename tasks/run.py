@@ -72,4 +72,9 @@ def run_pretraining(
     objective = PretrainingObjective(config, settings, source)
     result = train(objective, settings, resume=resume, source=source, config=config, progress=progress)
     metrics = result.last_evaluation.metrics if result.last_evaluation else {}
-    return {"checkpoint": result.checkpoint, "steps": result.steps, "eval": metrics}
+    return {
+        "checkpoint": result.checkpoint,
+        "steps": result.steps,
+        "eval": metrics,
+        "language": objective.language,
+    }

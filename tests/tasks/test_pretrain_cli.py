@@ -320,3 +320,29 @@ def test_the_demo_says_what_its_model_is_for_and_other_runs_how_to_fine_tune():
     )
     small = next_steps(load_pretrain_config(os.path.join(root, "configs/pretrain/small_en.yaml")), result)
     assert "machinery" not in small and "Fine-tune it:" in small and "glue/sst2.yaml" in small
+
+
+def test_a_chinese_run_suggests_a_chinese_benchmark(tmp_path):
+    # Not a demo: the language comes from the shards (it used to be English for every non-demo run).
+    from tasks.cli import next_steps
+    from tasks.config import load_pretrain_config
+    from tasks.run import run_pretraining
+
+    shards = str(tmp_path / "shards")
+    inputs, _ = demo_corpus("zh")
+    build_shards(
+        inputs,
+        os.path.join(ROOT, "data_tools", "demo_corpus", "vocab_zh.txt"),
+        shards,
+        "zh",
+        "knowledge_masking",
+    )
+    overrides = [
+        f"output_dir={tmp_path / 'run'}", f"data.dir={shards}", "data.build.lang=null", "trainer.visualdl=false",
+        "stages=[{name: s, tasks: {knowledge_masking: 2}}]",
+    ]  # fmt: skip
+    config = load_pretrain_config(os.path.join(ROOT, "configs/pretrain/demo_zh.yaml"), overrides)
+    result = run_pretraining(config, progress=False)
+    assert result["language"] == "zh"
+    text = next_steps(config, result)
+    assert "Fine-tune it:" in text and "chinese/chnsenticorp.yaml" in text and "sst2" not in text
