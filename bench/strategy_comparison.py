@@ -3,7 +3,7 @@
     ERNIE_TEST_DATA=../shared/data python bench/strategy_comparison.py [--langs en,zh] [--seeds 1,2,3]
         [--jobs 2] [--output bench_out/strategies]
 
-For each language, the recipe ``configs/pretrain/small_<lang>.yaml`` (a 2 x 128 model from scratch, the
+For each language, the recipe ``configs/pretrain/compare_small_<lang>.yaml`` (a 2 x 128 model from scratch, the
 official vocabulary, the real corpora of ``corpus/<lang>`` read as paragraphs) is run three ways with
 the same data and the same steps per task (key ``strategy``, tasks/strategies.py; ``--per-task-steps``
 scales the recipe's stages):
@@ -34,73 +34,40 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
 from common import ROOT, bench_parser  # noqa: E402  (first: the repository on sys.path)
+from runs import (  # noqa: E402
+    DOWNSTREAM,
+    RANDOM,
+    add_run_args,
+    benchmark_data,
+    build_corpus_shards,
+    final_checkpoint,
+    finetune_dir,
+    finetune_jobs,
+    finetune_score,
+    log,
+    parse_run_args,
+    points,
+    pretrain_command,
+    random_init,
+    run_all,
+    spread,
+)
 
 from tasks.controller import Stage  # noqa: E402
-from tasks.forgetting import Spread  # noqa: E402
 
 STRATEGIES = {"continual": "continual", "multitask": "multitask", "continual_multitask": "as_written"}
-RANDOM = "random_init"
-CORPUS_FILES = {"en": "corpus/en/*.txt", "zh": "corpus/zh/*.txt"}
-# name -> (recipe YAML under configs/finetune, data folder under the data dir, max_seq_len, training rows
-# kept: None = all). "sst2_1k" is SST-2 fine-tuned on its first 1,000 training sentences (scored on the
-# whole dev set), the low-resource setting where a pre-trained encoder has the most to give.
-DOWNSTREAM = {
-    "en": {
-        "sst2": ("glue/sst2.yaml", "glue/SST-2", 64, None),
-        "sst2_1k": ("glue/sst2.yaml", "glue/SST-2", 64, 1000),
-    },
-    "zh": {
-        "chnsenticorp": ("chinese/chnsenticorp.yaml", "clue/chnsenticorp", 64, None),
-        "tnews": ("clue/tnews.yaml", "clue/tnews", 64, None),  # FewCLUE: 1,185 training titles, 15 classes
-    },
-}
-THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+CORPUS_FILES = {"en": "corpus/en/*.txt", "zh": "corpus/zh/*.txt"}  # read as paragraphs
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def run_job(command: list[str], log_file: str) -> None:
-    """One subprocess, one thread, its output to ``log_file``; a failure stops the bench naming the log."""
-    env = {**os.environ, **THREADS}
-    os.makedirs(os.path.dirname(log_file), exist_ok=True)
-    with open(log_file, "w", encoding="utf-8") as out:
-        code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    if code != 0:
-        with open(log_file, encoding="utf-8") as f:
-            tail = f.read()[-2000:]
-        raise RuntimeError(f"{' '.join(command[:4])} ... failed (exit {code}), see {log_file}:\n{tail}")
-
-
-def run_all(jobs: list[tuple[list[str], str]], workers: int, what: str) -> None:
-    if not jobs:
-        return
-    log(f"{what}: {len(jobs)} job(s), {workers} at a time")
-    with ThreadPoolExecutor(workers) as pool:
-        for future in [pool.submit(run_job, command, log_file) for command, log_file in jobs]:
-            future.result()
-
-
-# ------------------------------------------------------------------------------------------------ data
-def build_corpus_shards(lang: str, data: str, vocab: str, output: str) -> str:
+def corpus_shards(args, lang: str, vocab: str) -> str:
     import glob
 
-    from data_tools.build import build_shards
-
-    shards = os.path.join(output, f"shards_{lang}")
-    if not os.path.isfile(os.path.join(shards, "manifest.json")):
-        inputs = sorted(glob.glob(os.path.join(data, CORPUS_FILES[lang])))
-        log(f"building {lang} shards from {len(inputs)} file(s)")
-        build_shards(inputs, vocab, shards, lang, "all", workers=2, input_format="paragraphs", progress=False)
-    return shards
+    inputs = sorted(glob.glob(os.path.join(args.data, CORPUS_FILES[lang])))
+    return build_corpus_shards(args.output, lang, inputs, ["paragraphs"] * len(inputs), vocab)
 
 
 # ------------------------------------------------------------------------------------------------ pre-training
@@ -108,23 +75,15 @@ def pretrain_dir(output: str, lang: str, strategy: str, seed: int) -> str:
     return os.path.join(output, "pretrain", lang, f"{strategy}_seed{seed}")
 
 
-def final_checkpoint(run_dir: str) -> Optional[str]:
-    latest = os.path.join(run_dir, "checkpoints", "latest")
-    if not os.path.isfile(latest):
-        return None
-    with open(latest, encoding="utf-8") as f:
-        return os.path.join(run_dir, "checkpoints", f.read().strip())
-
-
 def scaled_recipe(output: str, lang: str, per_task_steps: Optional[int]) -> tuple[str, int]:
-    """``(config path, steps of the task with the most)``: ``configs/pretrain/small_<lang>.yaml``, or a copy
+    """``(config path, steps of the task with the most)``: ``configs/pretrain/compare_small_<lang>.yaml``, or a copy
     whose stages are scaled so that the task with the most steps has ``per_task_steps`` (every stage's
     steps x the same factor, rounded, at least 1)."""
     import yaml
 
     from tasks.strategies import task_totals
 
-    recipe = os.path.join(ROOT, "configs", "pretrain", f"small_{lang}.yaml")
+    recipe = os.path.join(ROOT, "configs", "pretrain", f"compare_small_{lang}.yaml")
     with open(recipe, encoding="utf-8") as f:
         config = yaml.safe_load(f)
     totals = task_totals([Stage(stage.get("name", ""), stage["tasks"]) for stage in config["stages"]])
@@ -134,7 +93,7 @@ def scaled_recipe(output: str, lang: str, per_task_steps: Optional[int]) -> tupl
     for stage in config["stages"]:
         stage["tasks"] = {task: max(1, round(steps * factor)) for task, steps in stage["tasks"].items()}
     config["model_config"] = os.path.join(ROOT, config["model_config"])
-    path = os.path.join(output, "configs", f"small_{lang}_{per_task_steps}_per_task.yaml")
+    path = os.path.join(output, "configs", f"compare_small_{lang}_{per_task_steps}_per_task.yaml")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(config, f, sort_keys=False)
@@ -149,11 +108,7 @@ def pretrain_jobs(args, lang: str, shards: str, vocab: str) -> list[tuple[list[s
             run = pretrain_dir(args.output, lang, strategy, seed)
             if final_checkpoint(run):
                 continue
-            command = [
-                sys.executable, "tools/pretrain.py", "--config", recipe, "--quiet",
-                "--set", f"strategy={value}", "--set", f"seed={seed}", "--set", f"output_dir={run}",
-                "--set", f"data.dir={shards}", "--set", f"vocab={vocab}",
-            ]  # fmt: skip
+            command = pretrain_command(recipe, run, shards, vocab, f"strategy={value}", f"seed={seed}")
             if strategy == "multitask":  # one stage: evaluate where the continual run's stages end too
                 command += ["--set", f"trainer.eval_steps={per_task}"]
             if args.eval_samples is not None:
@@ -162,77 +117,7 @@ def pretrain_jobs(args, lang: str, shards: str, vocab: str) -> list[tuple[list[s
     return jobs
 
 
-def random_init(output: str, lang: str, seed: int, vocab: str) -> str:
-    """The recipe's model with fresh weights (``paddle.seed(seed)``), saved like a checkpoint."""
-    import paddle
-
-    from ernie import ErnieConfig, ErnieTokenizer
-    from ernie.modeling import ErnieModel
-
-    path = os.path.join(output, "pretrain", lang, f"{RANDOM}_seed{seed}")
-    if not os.path.isfile(os.path.join(path, "model_state.pdparams")):
-        paddle.seed(seed)
-        config = ErnieConfig.from_pretrained(
-            os.path.join(ROOT, "configs", "model", f"ernie-tiny-{lang}.json")
-        )
-        ErnieModel(config).save_pretrained(path)
-        ErnieTokenizer(vocab).save_pretrained(path)
-    return path
-
-
 # ------------------------------------------------------------------------------------------------ downstream
-def finetune_dir(output: str, lang: str, benchmark: str, model: str, seed: int) -> str:
-    return os.path.join(output, "finetune", lang, benchmark, f"{model}_seed{seed}")
-
-
-def benchmark_data(args, lang: str, benchmark: str) -> str:
-    """The benchmark's data folder; for a training subset, a folder with the first rows of train."""
-    recipe, folder, _, rows = DOWNSTREAM[lang][benchmark]
-    source = os.path.join(args.data, folder)
-    if rows is None:
-        return source
-    target = os.path.join(args.output, "data", benchmark)
-    if not os.path.isdir(target):
-        os.makedirs(target)
-        for name in sorted(os.listdir(source)):
-            with open(os.path.join(source, name), encoding="utf-8") as f:
-                lines = f.read().split("\n")
-            if name.startswith("train"):
-                lines = lines[: rows + 1] + [""]  # the header and the first rows
-            with open(os.path.join(target, name), "w", encoding="utf-8") as f:
-                f.write("\n".join(lines))
-    return target
-
-
-def finetune_jobs(args, lang: str, models: dict[tuple[str, int], str]) -> list[tuple[list[str], str]]:
-    jobs = []
-    for benchmark, (recipe, _, max_seq_len, _) in DOWNSTREAM[lang].items():
-        data_dir = benchmark_data(args, lang, benchmark)
-        for (model, seed), model_dir in models.items():
-            run = finetune_dir(args.output, lang, benchmark, model, seed)
-            if os.path.isfile(os.path.join(run, "results.json")):
-                continue
-            command = [
-                sys.executable, "tools/finetune.py", "--config", os.path.join("configs", "finetune", recipe),
-                "--model_dir", model_dir, "--data_dir", data_dir, "--output", run,
-                "--do_train", "--do_eval", "--quiet",
-                "--set", f"seed={seed}", "--set", f"trainer.max_steps={args.finetune_steps}",
-                "--set", "trainer.global_batch_size=32", "--set", f"optimizer.learning_rate={args.finetune_lr}",
-                "--set", "optimizer.warmup=0.1", "--set", f"data.max_seq_len={max_seq_len}",
-                "--set", "trainer.eval_steps=0", "--set", "data.test=null", "--set", "trainer.visualdl=false",
-            ]  # fmt: skip
-            jobs.append((command, run + ".log"))
-    return jobs
-
-
-def finetune_score(run: str) -> tuple[str, Optional[float]]:
-    with open(os.path.join(run, "results.json"), encoding="utf-8") as f:
-        results = json.load(f)
-    metric = results["selection_metric"]
-    value = results["dev"][metric]
-    return metric, (None if value is None else float(value))  # None: not finite (logged as null)
-
-
 def probe_features(model: Any, tokenizer: Any, examples: list, max_seq_len: int) -> Any:
     """[CLS] of the last layer for each example, frozen (eval mode, no gradient), batches by length."""
     import numpy as np
@@ -300,16 +185,6 @@ def linear_probe(
 
 
 # ------------------------------------------------------------------------------------------------ report
-def spread(values: list[Optional[float]]) -> dict[str, Any]:
-    """Mean and sample std over seeds (``tasks.forgetting.Spread``) with the values, for results.json."""
-    cell = Spread.of(values)
-    return {"mean": cell.mean, "std": cell.std, "values": values}
-
-
-def points(cell: dict[str, Any]) -> str:
-    return Spread(cell["mean"], cell["std"], len(cell["values"])).format()
-
-
 def forgetting_report(output: str, lang: str, seeds: list[int]) -> tuple[dict, list[str]]:
     from ernie.engine.plot import read_log
     from tasks.forgetting import evaluation_rows, markdown, summarize
@@ -364,10 +239,7 @@ def downstream_table(results: dict, lang: str, kind: str) -> list[str]:
 
 def main() -> None:
     parser = bench_parser(__doc__)
-    parser.add_argument("--langs", default="en,zh")
-    parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--jobs", type=int, default=2, help="processes at a time (default 2)")
-    parser.add_argument("--output", default=os.path.join(ROOT, "bench_out", "strategies"))
+    add_run_args(parser, "strategies")
     parser.add_argument(
         "--per-task-steps",
         type=int,
@@ -375,20 +247,11 @@ def main() -> None:
         help="scale the recipe's stages to this many steps per task",
     )
     parser.add_argument("--eval-samples", type=int, default=None, help="held-out samples per task (recipe's)")
-    parser.add_argument("--finetune-steps", type=int, default=300)
-    parser.add_argument("--finetune-lr", type=float, default=1e-3)
     parser.add_argument("--probe-train", type=int, default=4000)
-    args = parser.parse_args()
-    args.seeds = [int(s) for s in args.seeds.split(",")]
-    args.output = os.path.abspath(args.output)
-    langs = args.langs.split(",")
-    os.makedirs(args.output, exist_ok=True)
+    args = parse_run_args(parser)
+    langs, vocab = args.langs, args.vocab
     start = time.time()
-
-    import ernie  # noqa: F401  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
-
-    vocab = {lang: os.path.join(args.data, "ernie_official", f"vocab_{lang}.txt") for lang in langs}
-    shards = {lang: build_corpus_shards(lang, args.data, vocab[lang], args.output) for lang in langs}
+    shards = {lang: corpus_shards(args, lang, vocab[lang]) for lang in langs}
     run_all(
         [job for lang in langs for job in pretrain_jobs(args, lang, shards[lang], vocab[lang])],
         args.jobs,

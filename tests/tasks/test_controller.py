@@ -143,8 +143,8 @@ def test_shipped_configs_parse_and_the_strategy_comparison_has_equal_budgets():
             assert options["task_id"] == ids[name], (path, name)
         model = build_model_config({**config, "model_config": os.path.join(REPO, config["model_config"])})
         assert model.use_task_id and model.type_vocab_size == 4
-    # The small recipes: every task the same steps in all (the strategy comparison's premise).
-    for name in ("small_en.yaml", "small_zh.yaml"):
+    # The comparison's small recipes: every task the same steps in all (the comparison's premise).
+    for name in ("compare_small_en.yaml", "compare_small_zh.yaml"):
         assert len(set(totals[name].values())) == 1, (name, totals[name])
     # The comparison config and its demo: the demo is the same schedule scaled down 500x, stage by stage.
     full = parse_stages(load_pretrain_config(os.path.join(REPO, "configs/pretrain/compare_en.yaml")))
