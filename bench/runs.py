@@ -163,6 +163,21 @@ def benchmark_data(args, lang: str, benchmark: str) -> str:
     return target
 
 
+def split_examples(lang: str, benchmark: str, data_dir: str, split: str) -> list:
+    """The examples of a benchmark split (``train`` / ``dev``), read by the fine-tuning readers."""
+    from ernie.finetune.benchmarks import get_benchmark
+    from ernie.finetune.config import load_finetune_config
+    from ernie.finetune.readers import read_split
+
+    config = load_finetune_config(
+        os.path.join(ROOT, "configs", "finetune", DOWNSTREAM[lang][benchmark][0]), []
+    )
+    names = config["data"][split]
+    names = names if isinstance(names, list) else [names]
+    path = next(os.path.join(data_dir, n) for n in names if os.path.isfile(os.path.join(data_dir, n)))
+    return read_split(get_benchmark(config["benchmark"]), path).examples
+
+
 def finetune_jobs(args, lang: str, models: dict[tuple[str, int], str]) -> list[tuple[list[str], str]]:
     jobs = []
     for benchmark, (recipe, _, max_seq_len, _) in DOWNSTREAM[lang].items():

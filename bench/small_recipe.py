@@ -40,14 +40,15 @@ from common import ROOT, bench_parser  # noqa: E402  (first: the repository on s
 class Recipe:
     name: str  # the model's name in the tables
     config: str  # under configs/pretrain
-    # (file or glob under the data folder, format); "FILE.tsv:COLUMN" reads that column's text.
+    # (file or glob under the data folder, format); "BENCHMARK train text" is that benchmark's training
+    # sentences, a line each (bench/runs.py's DOWNSTREAM names the benchmark).
     inputs: tuple[tuple[str, str], ...]
     tasks: str = "all"
     after: Optional[str] = None  # start from this recipe's final checkpoint; None: from random weights
 
 
-SST2_TEXT = (("glue/SST-2/train.tsv:sentence", "lines"),)
-CHNSENTICORP_TEXT = (("clue/chnsenticorp/train.tsv:text_a", "docs"),)
+SST2_TEXT = (("sst2 train text", "lines"),)
+CHNSENTICORP_TEXT = (("chnsenticorp train text", "docs"),)
 RECIPES = {
     "en": (
         Recipe("small", "small_en.yaml", (("corpus/en/*.txt", "paragraphs"),)),
@@ -66,18 +67,15 @@ RECIPES = {
 }  # fmt: skip
 
 
-def column_text(args, spec: str) -> str:
-    """``FILE.tsv:COLUMN`` -> a text file of that column, a row per line (the header dropped)."""
-    path, column = spec.rsplit(":", 1)
-    target = os.path.join(args.output, "data", f"{path.replace('/', '_')}.{column}.txt")
+def train_text(args, lang: str, benchmark: str) -> str:
+    """A text file of the benchmark's training sentences, a line each (labels dropped)."""
+    target = os.path.join(args.output, "data", f"{benchmark}_train_text.txt")
     if not os.path.isfile(target):
-        with open(os.path.join(args.data, path), encoding="utf-8") as f:
-            header = f.readline().rstrip("\n").split("\t")
-            index = header.index(column)
-            rows = [line.rstrip("\n").split("\t")[index] for line in f if line.strip()]
+        folder = os.path.join(args.data, runs.DOWNSTREAM[lang][benchmark][1])
+        examples = runs.split_examples(lang, benchmark, folder, "train")
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target + ".tmp", "w", encoding="utf-8") as f:
-            f.write("\n".join(rows) + "\n")
+            f.writelines(f"{example.text_a}\n" for example in examples)
         os.replace(target + ".tmp", target)
     return target
 
@@ -88,11 +86,10 @@ def recipe_shards(args, lang: str, recipe: Recipe) -> str:
 
     inputs, formats = [], []
     for pattern, fmt in recipe.inputs:
-        found = (
-            [column_text(args, pattern)]
-            if ".tsv:" in pattern
-            else sorted(glob.glob(os.path.join(args.data, pattern)))
-        )
+        if pattern.endswith(" train text"):
+            found = [train_text(args, lang, pattern.split()[0])]
+        else:
+            found = sorted(glob.glob(os.path.join(args.data, pattern)))
         if not found:
             raise SystemExit(f"error: {os.path.join(args.data, pattern)}: no such file")
         inputs += found

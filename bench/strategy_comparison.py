@@ -54,6 +54,7 @@ from runs import (  # noqa: E402
     pretrain_command,
     random_init,
     run_all,
+    split_examples,
     spread,
 )
 
@@ -153,20 +154,13 @@ def linear_probe(
     from sklearn.preprocessing import StandardScaler
 
     from ernie import ErnieTokenizer
-    from ernie.finetune.benchmarks import get_benchmark
-    from ernie.finetune.config import load_finetune_config
-    from ernie.finetune.readers import read_split
     from ernie.modeling import ErnieModel
 
-    recipe, _, max_seq_len, _ = DOWNSTREAM[lang][benchmark]
-    config = load_finetune_config(os.path.join(ROOT, "configs", "finetune", recipe), [])
-    spec = get_benchmark(config["benchmark"])
-    splits = {}
-    for split in ("train", "dev"):
-        names = config["data"][split]
-        names = names if isinstance(names, list) else [names]
-        path = next(os.path.join(data_dir, n) for n in names if os.path.isfile(os.path.join(data_dir, n)))
-        splits[split] = [e for e in read_split(spec, path).examples if e.label is not None]
+    max_seq_len = DOWNSTREAM[lang][benchmark][2]
+    splits = {
+        split: [e for e in split_examples(lang, benchmark, data_dir, split) if e.label is not None]
+        for split in ("train", "dev")
+    }
     train = splits["train"]
     if len(train) > train_limit:  # the same subset for every model of a seed
         pick = np.random.default_rng(seed).choice(len(train), train_limit, replace=False)

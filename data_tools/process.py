@@ -43,7 +43,8 @@ import numpy as np
 
 from ernie.files import JsonTextError, json_loads
 
-from . import lexicon, units
+from . import units
+from .discourse import DiscourseMiner
 from .records import process_ernie1, process_ir
 from .shards import IGNORE
 from .text import MAX_CHARS_PER_WORD, char_table, code_points, overlong_word, split_sentences
@@ -59,15 +60,6 @@ _CJK_WORD = re.compile(
     "[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002b73f"
     "\U0002b740-\U0002b81f\U0002b820-\U0002ceaf\U0002f800-\U0002fa1f]+"
 )
-
-
-def _is_text(word: str) -> bool:
-    """Holds a letter, digit or ideograph: not punctuation alone."""
-    return any(char.isalnum() for char in word)
-
-
-def _has_text(words: list[str]) -> bool:
-    return any(map(_is_text, words))
 
 
 @dataclass
@@ -121,16 +113,6 @@ class Processor:
         self._feats: dict[str, int] = {}
         self._keys: dict[str, int] = {}
         self._key_ids: dict[str, int] = {}
-        markers = lexicon.ZH_DISCOURSE_MARKERS if self.lang == "zh" else lexicon.EN_DISCOURSE_MARKERS
-        self.classes = list(lexicon.DISCOURSE_CLASSES)
-        # Candidates by the sentence's first character (zh) or first word (en), longest first (但是 before 但).
-        self._markers: dict[str, list[tuple[Any, int]]] = {}
-        for marker in sorted(markers, key=len, reverse=True):
-            label = self.classes.index(markers[marker])
-            if self.lang == "zh":
-                self._markers.setdefault(marker[0], []).append((marker, label))
-            else:
-                self._markers.setdefault(marker.split()[0], []).append((tuple(marker.split()), label))
         wanted = set(settings.tasks)
         self.fields = [name for task, names in FIELD_TASKS.items() if task in wanted for name in names]
         self.corpus_tasks = wanted & {
@@ -140,7 +122,11 @@ class Processor:
             "sentence_reordering",
             "sentence_distance",
         }
-        self.discourse = "discourse_relation" in wanted
+        self.discourse = (
+            DiscourseMiner(self.lang, settings.discourse_within_sentences)
+            if "discourse_relation" in wanted
+            else None
+        )
 
     # ------------------------------------------------------------------ entry point
     def process(self, chunk: Chunk) -> ChunkResult:
@@ -400,8 +386,12 @@ class Processor:
                 "doc_sizes": doc_sizes,
                 "fields": fields,
             }
-        if self.discourse:
-            self._mine_discourse(kept_words, w_sentence, w_ntok, sentence_doc, ids, lengths, result)
+        if self.discourse is not None:
+            pairs = self.discourse.mine(
+                kept_words, w_sentence, w_ntok, sentence_doc, ids, lengths, result.notes
+            )
+            if pairs is not None:
+                result.pairs["discourse_relation"] = pairs
 
     @staticmethod
     def _token_document(
@@ -418,95 +408,3 @@ class Processor:
         values, counts = np.unique(pairs, return_counts=True)
         labels[scored] = np.isin(doc_key, values[counts >= 2]).astype(np.uint8)
         return labels
-
-    def _mine_discourse(
-        self,
-        words: list[str],
-        w_sentence: np.ndarray,
-        w_ntok: np.ndarray,
-        sentence_doc: np.ndarray,
-        ids: np.ndarray,
-        lengths: np.ndarray,
-        result: ChunkResult,
-    ) -> None:
-        n_sentences = len(lengths)
-        word_start = np.searchsorted(w_sentence, np.arange(n_sentences + 1)).tolist()
-        token_start = np.zeros(n_sentences + 1, dtype=np.int64)
-        token_start[1:] = np.cumsum(lengths)
-        word_token = np.zeros(len(words) + 1, dtype=np.int64)
-        word_token[1:] = np.cumsum(w_ntok)
-        pair_ids: list[np.ndarray] = []
-        pair_lengths: list[int] = []
-        labels: list[int] = []
-        zh = self.lang == "zh"
-        heads = [words[i] for i in word_start[:-1]]
-        if zh:
-            hits = [k for k, head in enumerate(heads) if head[0] in self._markers]
-        else:
-            hits = [k for k, head in enumerate(heads) if head.lower() in self._markers]
-        for k in hits:
-            first, end = word_start[k], word_start[k + 1]
-            match = self._marker_at(words, first, end)
-            if match is None:
-                continue
-            w, label = match
-            if k == 0 or sentence_doc[k - 1] != sentence_doc[k]:
-                result.notes["marker sentences opening a document (no pair)"] += 1
-                continue
-            if not _has_text(words[w:end]):
-                result.notes["marker sentences with nothing after the marker"] += 1
-                continue
-            prev = ids[token_start[k - 1] : token_start[k]]
-            second = ids[word_token[w] : token_start[k + 1]]
-            pair_ids += [prev, second]
-            pair_lengths += [len(prev), len(second)]
-            labels.append(label)
-        if self.settings.discourse_within_sentences:
-            # A clause separator followed by a marker, inside a sentence: (clause before, clause after).
-            used = -1
-            for j in [j for j, word in enumerate(words) if word in lexicon.CLAUSE_SEPARATORS]:
-                k = int(w_sentence[j])
-                if k == used or j + 1 >= word_start[k + 1]:
-                    continue
-                if sum(map(_is_text, words[word_start[k] : j])) < 2:
-                    continue  # no clause before it ("Then, because ...", "Yes, but ...")
-                match = self._marker_at(words, j + 1, word_start[k + 1])
-                if match is None:
-                    continue
-                used = k
-                w, label = match
-                if not _has_text(words[w : word_start[k + 1]]):
-                    result.notes["clause markers with nothing after the marker"] += 1
-                    continue
-                before = ids[token_start[k] : word_token[j]]
-                after = ids[word_token[w] : token_start[k + 1]]
-                pair_ids += [before, after]
-                pair_lengths += [len(before), len(after)]
-                labels.append(label)
-                result.notes["discourse pairs within a sentence"] += 1
-        if labels:
-            result.pairs["discourse_relation"] = {
-                "ids": np.concatenate(pair_ids),
-                "lengths": np.asarray(pair_lengths, dtype=np.int64),
-                "labels": np.asarray(labels, dtype=np.int64),
-            }
-
-    def _marker_at(self, words: list[str], start: int, end: int) -> Optional[tuple[int, int]]:
-        """``(first word after the marker and its trailing punctuation, class)`` when the words from
-        ``start`` (up to ``end``, the sentence's end) open with a marker, else None."""
-        zh = self.lang == "zh"
-        for marker, label in self._markers.get(words[start][0] if zh else words[start].lower(), ()):
-            if zh:
-                w, text = start, ""
-                while w < end and len(text) < len(marker):
-                    text += words[w]
-                    w += 1
-                found = text == marker  # the marker ends on a word boundary
-            else:
-                w = start + len(marker)
-                found = w <= end and tuple(x.lower() for x in words[start:w]) == marker
-            if found:
-                while w < end and words[w] in lexicon.MARKER_TRAILERS:
-                    w += 1
-                return w, label
-        return None
