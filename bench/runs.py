@@ -24,7 +24,8 @@ from tasks.forgetting import Spread  # noqa: E402
 RANDOM = "random_init"
 # name -> (recipe YAML under configs/finetune, data folder under the data dir, max_seq_len, training rows
 # kept: None = all). "sst2_1k" is SST-2 fine-tuned on its first 1,000 training sentences (scored on the
-# whole dev set), the low-resource setting where a pre-trained encoder has the most to give.
+# whole dev set), the low-resource setting where a pre-trained encoder has the most to give; so is
+# "chnsenticorp_1k".
 DOWNSTREAM = {
     "en": {
         "sst2": ("glue/sst2.yaml", "glue/SST-2", 64, None),
@@ -32,6 +33,7 @@ DOWNSTREAM = {
     },
     "zh": {
         "chnsenticorp": ("chinese/chnsenticorp.yaml", "clue/chnsenticorp", 64, None),
+        "chnsenticorp_1k": ("chinese/chnsenticorp.yaml", "clue/chnsenticorp", 64, 1000),
         "tnews": ("clue/tnews.yaml", "clue/tnews", 64, None),  # FewCLUE: 1,185 training titles, 15 classes
     },
 }
@@ -178,9 +180,13 @@ def split_examples(lang: str, benchmark: str, data_dir: str, split: str) -> list
     return read_split(get_benchmark(config["benchmark"]), path).examples
 
 
-def finetune_jobs(args, lang: str, models: dict[tuple[str, int], str]) -> list[tuple[list[str], str]]:
+def finetune_jobs(
+    args, lang: str, models: dict[tuple[str, int], str], benchmarks: Optional[list[str]] = None
+) -> list[tuple[list[str], str]]:
+    """Fine-tuning of every model on ``benchmarks`` (default: all of the language's in DOWNSTREAM)."""
     jobs = []
-    for benchmark, (recipe, _, max_seq_len, _) in DOWNSTREAM[lang].items():
+    for benchmark in benchmarks or list(DOWNSTREAM[lang]):
+        recipe, _, max_seq_len, _ = DOWNSTREAM[lang][benchmark]
         data_dir = benchmark_data(args, lang, benchmark)
         for (model, seed), model_dir in models.items():
             run = finetune_dir(args.output, lang, benchmark, model, seed)

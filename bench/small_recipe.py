@@ -8,19 +8,20 @@ For each language, three pre-trained models of the same size (2 x 128) and a ran
   small                 configs/pretrain/small_<lang>.yaml: every task of the language on the shared
                         text (English: the corpora of corpus/en; Chinese: Hongloumeng and the official
                         ERNIE 1.0 demo data), ~8k steps
-  small+<task>_text     then configs/pretrain/small_en_sst2.yaml / small_zh_chnsenticorp.yaml: 1,500
-                        steps of knowledge masking on the unlabeled text of that benchmark's training
-                        set (in-domain adaptation; labels dropped, dev never seen)
-  <task>_text_only      the same 1,500 steps from random weights: what the in-domain text gives alone
+  small+<task>_text     then configs/pretrain/small_en_sst2.yaml / small_zh_chnsenticorp.yaml: 1,500 /
+                        5,000 steps of knowledge masking on the unlabeled text of that benchmark's
+                        training set (in-domain adaptation; labels dropped, dev never seen)
+  <task>_text_only      the same steps from random weights: what the in-domain text gives alone
   random_init           the model with fresh weights (one per seed)
 
-Pre-training runs once (``--pretrain-seed``), recipe by recipe, the languages side by side. Every model is fine-tuned
-on the benchmarks of ``bench/runs.py`` (SST-2, SST-2 on its first 1,000 training sentences;
-ChnSentiCorp, TNEWS) with the strategy comparison's recipe and seeds; the dev metric is read once, at
-the end. A model beats random init on a benchmark when the spreads over seeds do not touch: its mean
-minus its sample std is above random init's mean plus its std. Writes ``results.json`` and
-``tables.md`` under ``--output``; a finished job is not run again. Prints one JSON line: per language
-and benchmark, every model's mean and which beat random init.
+Pre-training runs once (``--pretrain-seed``), recipe by recipe, the languages side by side. Every
+model is fine-tuned on all the benchmarks of ``bench/runs.py`` (SST-2, SST-2 on its first 1,000
+training sentences; ChnSentiCorp, ChnSentiCorp on its first 1,000 training reviews, TNEWS) with the
+strategy comparison's recipe and seeds; the dev metric is read once, at the end. A model beats random
+init on a benchmark when the spreads over seeds do not touch: its mean minus its sample std is above
+random init's mean plus its std. Writes ``results.json`` and ``tables.md`` under ``--output``; a
+finished job is not run again (``seconds`` counts the last invocation only). Prints one JSON line: per
+language and benchmark, every model's mean and which beat random init.
 """
 
 from __future__ import annotations
