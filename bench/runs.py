@@ -68,16 +68,22 @@ def run_all(jobs: list[tuple[list[str], str]], workers: int, what: str) -> None:
 
 # ------------------------------------------------------------------------------------------------ pre-training
 def build_corpus_shards(
-    output: str, lang: str, inputs: list[str], formats: list[str], vocab: str, name: Optional[str] = None
+    output: str,
+    lang: str,
+    inputs: list[str],
+    formats: list[str],
+    vocab: str,
+    name: Optional[str] = None,
+    tasks: str = "all",
 ) -> str:
-    """Shards of every task of ``lang`` from ``inputs`` (read as ``formats``, one per input) under
+    """Shards of ``tasks`` of ``lang`` from ``inputs`` (read as ``formats``, one per input) under
     ``output/<name>`` (default ``shards_<lang>``), built once."""
     from data_tools.build import build_shards
 
     shards = os.path.join(output, name or f"shards_{lang}")
     if not os.path.isfile(os.path.join(shards, "manifest.json")):
-        log(f"building {lang} shards from {len(inputs)} file(s)")
-        build_shards(inputs, vocab, shards, lang, "all", workers=2, input_format=formats, progress=False)
+        log(f"building {shards} from {len(inputs)} file(s)")
+        build_shards(inputs, vocab, shards, lang, tasks, workers=2, input_format=formats, progress=False)
     return shards
 
 

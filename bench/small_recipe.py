@@ -83,8 +83,6 @@ def train_text(args, lang: str, benchmark: str) -> str:
 
 def recipe_shards(args, lang: str, recipe: Recipe) -> str:
     """The recipe's shards (built once; recipes reading the same text share them)."""
-    from data_tools.build import build_shards
-
     inputs, formats = [], []
     for pattern, fmt in recipe.inputs:
         if pattern.endswith(" train text"):
@@ -95,11 +93,8 @@ def recipe_shards(args, lang: str, recipe: Recipe) -> str:
             raise SystemExit(f"error: {os.path.join(args.data, pattern)}: no such file")
         inputs += found
         formats += [fmt] * len(found)
-    shards = os.path.join(args.output, f"shards_{lang}_{os.path.splitext(recipe.config)[0]}")
-    if not os.path.isfile(os.path.join(shards, "manifest.json")):
-        runs.log(f"building {shards} from {len(inputs)} file(s)")
-        build_shards(inputs, args.vocab[lang], shards, lang, recipe.tasks, workers=2, input_format=formats)
-    return shards
+    name = f"shards_{lang}_{os.path.splitext(recipe.config)[0]}"
+    return runs.build_corpus_shards(args.output, lang, inputs, formats, args.vocab[lang], name, recipe.tasks)
 
 
 def pretrain_run(args, lang: str, name: str) -> str:
